@@ -1,0 +1,126 @@
+"""The database handle: one read engine, one writer, migrations on open.
+
+SQLite allows one writer at a time, so writes go through a single connection guarded by an
+asyncio lock and start with `BEGIN IMMEDIATE` (datasette's `execute_write_fn` does the same);
+reads use their own pool and see committed data through WAL. Every SQLite connection gets
+WAL, `synchronous=FULL` (a commit is on disk when it returns), foreign keys and
+`secure_delete` (deleted content is overwritten, not left in free pages).
+PostgreSQL needs none of this: both handles are the same engine and the lock is not taken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from storage.errors import Conflict, Unavailable
+
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=FULL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA secure_delete=ON",
+    "PRAGMA busy_timeout=10000",
+)
+
+
+def _sqlite_setup(engine: AsyncEngine, begin: str) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, decide when transactions begin (SQLAlchemy docs,
+        # "Serializable isolation / Savepoints / Transactional DDL" for pysqlite/aiosqlite).
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        for pragma in SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql(begin)
+
+
+class Database:
+    """Engines and session factories for one database URL. Open with `open()`, end with `close()`."""
+
+    def __init__(self, url: str) -> None:
+        self.url = make_url(url)
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        self._write_lock = asyncio.Lock()
+        if self.is_sqlite:
+            database = self.url.database
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            self.read_engine = create_async_engine(self.url, pool_size=4, max_overflow=4)
+            self.write_engine = create_async_engine(self.url, pool_size=1, max_overflow=0)
+            _sqlite_setup(self.read_engine, "BEGIN")
+            _sqlite_setup(self.write_engine, "BEGIN IMMEDIATE")
+        else:
+            self.read_engine = create_async_engine(self.url, pool_pre_ping=True)
+            self.write_engine = self.read_engine
+        self._read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
+        self._write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
+
+    async def open(self) -> None:
+        """Bring the schema to the newest migration (an empty database gets every table)."""
+        from storage.migrate import upgrade
+
+        try:
+            await upgrade(self.write_engine)
+        except (OperationalError, DBAPIError) as exc:
+            raise Unavailable(f"cannot open the database: {exc.orig}") from exc
+
+    async def close(self) -> None:
+        """Close every pooled connection; for SQLite, fold the WAL back into the file."""
+        if self.is_sqlite:
+            try:
+                async with self.write_engine.connect() as conn:
+                    await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            except (OperationalError, DBAPIError):
+                pass
+        await self.read_engine.dispose()
+        if self.write_engine is not self.read_engine:
+            await self.write_engine.dispose()
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session for queries. Its transaction is rolled back at the end."""
+        try:
+            async with self._read_sessions() as session:
+                yield session
+        except (OperationalError, DBAPIError) as exc:
+            raise Unavailable(f"database read failed: {type(exc.orig).__name__}") from exc
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A session whose transaction commits when the block ends without an error.
+
+        Only one writer runs at a time on SQLite. A broken constraint becomes `Conflict`,
+        other database failures `Unavailable`.
+        """
+        async with self._write_lock if self.is_sqlite else _nolock():
+            try:
+                async with self._write_sessions() as session, session.begin():
+                    yield session
+            except IntegrityError as exc:
+                raise Conflict(f"the change conflicts with stored data: {type(exc.orig).__name__}") from exc
+            except (OperationalError, DBAPIError) as exc:
+                raise Unavailable(f"database write failed: {type(exc.orig).__name__}") from exc
+
+
+@asynccontextmanager
+async def _nolock() -> AsyncIterator[None]:
+    yield

@@ -1,0 +1,260 @@
+"""Interactions (emails, calls, chats) with their participants, attachments and tags.
+
+An interaction is written once, whole, by ingest; linking may later set its customer.
+`dedup_key` makes a capture delivered twice (BCC and journal, a retried SMTP transaction)
+one row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    and_,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column, relationship, selectinload
+from sqlalchemy.sql import Select
+
+from storage.base import Base, utcnow
+from storage.errors import NotFound
+
+CHANNELS = ("email", "call", "chat")
+
+
+class Interaction(Base):
+    """One captured email, call or chat, as it was received, and its link to a customer."""
+
+    __tablename__ = "interactions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(8), index=True)
+    direction: Mapped[str] = mapped_column(String(8))
+    occurred_at: Mapped[datetime] = mapped_column(index=True)
+    captured_at: Mapped[datetime] = mapped_column(default=utcnow)
+    subject: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str | None] = mapped_column(Text)
+    message_id: Mapped[str | None] = mapped_column(String(998), index=True)
+    dedup_key: Mapped[str] = mapped_column(String(1100), unique=True)
+    raw_blob: Mapped[str | None] = mapped_column(String(64))
+    raw_size: Mapped[int] = mapped_column(Integer, default=0)
+    raw_content_type: Mapped[str | None] = mapped_column(String(100))
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL"), index=True
+    )
+    link_method: Mapped[str | None] = mapped_column(String(16))
+    needs_review: Mapped[bool] = mapped_column(Boolean, default=False)
+    parse_errors: Mapped[list[str]] = mapped_column(default=list)
+    meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    participants: Mapped[list[Participant]] = relationship(
+        back_populates="interaction", cascade="all, delete-orphan", order_by="Participant.id"
+    )
+    attachments: Mapped[list[Attachment]] = relationship(
+        back_populates="interaction", cascade="all, delete-orphan", order_by="Attachment.id"
+    )
+    tags: Mapped[list[Tag]] = relationship(
+        back_populates="interaction", cascade="all, delete-orphan", order_by="Tag.id"
+    )
+
+
+class Participant(Base):
+    """Someone an interaction names: sender, recipient, caller. `customer_id` if they are known."""
+
+    __tablename__ = "participants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    interaction_id: Mapped[int] = mapped_column(
+        ForeignKey("interactions.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(320), index=True)
+    display_name: Mapped[str | None] = mapped_column(String(300))
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL"), index=True
+    )
+
+    interaction: Mapped[Interaction] = relationship(back_populates="participants")
+
+
+class Attachment(Base):
+    """A file that came with an interaction; its bytes are a blob."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    interaction_id: Mapped[int] = mapped_column(
+        ForeignKey("interactions.id", ondelete="CASCADE"), index=True
+    )
+    filename: Mapped[str | None] = mapped_column(String(500))
+    content_type: Mapped[str] = mapped_column(String(200))
+    size: Mapped[int] = mapped_column(Integer)
+    blob: Mapped[str] = mapped_column(String(64), index=True)
+
+    interaction: Mapped[Interaction] = relationship(back_populates="attachments")
+
+
+class Tag(Base):
+    """Something found in an interaction (e.g. a marketing ban statement), with its evidence."""
+
+    __tablename__ = "tags"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    interaction_id: Mapped[int] = mapped_column(
+        ForeignKey("interactions.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    interaction: Mapped[Interaction] = relationship(back_populates="tags")
+
+
+@dataclass(frozen=True)
+class InteractionFilter:
+    """What a list of interactions is narrowed to. `match_ids` comes from full-text search."""
+
+    customer_id: int | None = None
+    channel: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    unlinked: bool | None = None
+    match_ids: Select[Any] | None = None
+    naming: Sequence[tuple[str, str]] = ()
+
+
+async def find_by_dedup_key(session: AsyncSession, key: str) -> int | None:
+    """The id of the interaction already stored under `key`, if any."""
+    return await session.scalar(select(Interaction.id).where(Interaction.dedup_key == key))
+
+
+async def get_interaction(session: AsyncSession, interaction_id: int) -> Interaction:
+    """One interaction with participants, attachments and tags loaded; raises NotFound."""
+    found = await session.scalar(
+        select(Interaction)
+        .where(Interaction.id == interaction_id)
+        .options(
+            selectinload(Interaction.participants),
+            selectinload(Interaction.attachments),
+            selectinload(Interaction.tags),
+        )
+    )
+    if found is None:
+        raise NotFound("interaction", interaction_id)
+    return found
+
+
+def _naming(pairs: Sequence[tuple[str, str]]) -> Any:
+    return Interaction.id.in_(
+        select(Participant.interaction_id).where(
+            or_(*[and_(Participant.kind == k, Participant.value == v) for k, v in pairs])
+        )
+    )
+
+
+def _where(flt: InteractionFilter) -> list[Any]:
+    conds: list[Any] = []
+    if flt.customer_id is not None and flt.naming:
+        conds.append(or_(Interaction.customer_id == flt.customer_id, _naming(flt.naming)))
+    elif flt.customer_id is not None:
+        conds.append(Interaction.customer_id == flt.customer_id)
+    elif flt.naming:
+        conds.append(_naming(flt.naming))
+    if flt.channel:
+        conds.append(Interaction.channel == flt.channel)
+    if flt.since:
+        conds.append(Interaction.occurred_at >= flt.since)
+    if flt.until:
+        conds.append(Interaction.occurred_at < flt.until)
+    if flt.unlinked is True:
+        conds.append(Interaction.customer_id.is_(None))
+    elif flt.unlinked is False:
+        conds.append(Interaction.customer_id.is_not(None))
+    if flt.match_ids is not None:
+        conds.append(Interaction.id.in_(flt.match_ids))
+    return conds
+
+
+async def list_interactions(
+    session: AsyncSession,
+    flt: InteractionFilter,
+    before: tuple[datetime, int] | None,
+    limit: int,
+) -> tuple[list[Interaction], int]:
+    """Newest first: one page older than `before` (occurred_at, id) and the total that match."""
+    conds = _where(flt)
+    total = await session.scalar(select(func.count(Interaction.id)).where(*conds)) or 0
+    page = (
+        select(Interaction)
+        .where(*conds)
+        .order_by(Interaction.occurred_at.desc(), Interaction.id.desc())
+        .limit(limit)
+        .options(selectinload(Interaction.participants), selectinload(Interaction.attachments))
+    )
+    if before is not None:
+        at, iid = before
+        page = page.where(
+            or_(Interaction.occurred_at < at, and_(Interaction.occurred_at == at, Interaction.id < iid))
+        )
+    return list((await session.scalars(page)).all()), total
+
+
+async def link_unlinked(
+    session: AsyncSession, customer_id: int, identifiers: Iterable[tuple[str, str]]
+) -> list[int]:
+    """Mark participants with these identifiers as the customer's, and link unlinked interactions.
+
+    Interactions flagged for review (defective address headers) stay unlinked.
+    Returns the ids of interactions that were linked now.
+    """
+    pairs = list(identifiers)
+    if not pairs:
+        return []
+    match = or_(*[and_(Participant.kind == k, Participant.value == v) for k, v in pairs])
+    await session.execute(
+        update(Participant).where(match, Participant.customer_id.is_(None)).values(customer_id=customer_id)
+    )
+    candidates = select(Participant.interaction_id).where(match)
+    ids = list(
+        (
+            await session.scalars(
+                select(Interaction.id).where(
+                    Interaction.id.in_(candidates),
+                    Interaction.customer_id.is_(None),
+                    Interaction.needs_review.is_(False),
+                )
+            )
+        ).all()
+    )
+    linked: list[int] = []
+    for iid in ids:
+        # only when the customer is the one and only known party: an interaction naming two
+        # different customers is left for a person to decide
+        rows = (
+            await session.execute(
+                select(Participant.customer_id, Participant.kind).where(
+                    Participant.interaction_id == iid, Participant.customer_id.is_not(None)
+                )
+            )
+        ).all()
+        if {cid for cid, _ in rows} == {customer_id}:
+            await session.execute(
+                update(Interaction)
+                .where(Interaction.id == iid)
+                .values(customer_id=customer_id, link_method=rows[0][1])
+            )
+            linked.append(iid)
+    return linked

@@ -1,0 +1,22 @@
+"""Every table, imported in one place so Alembic and tests see the whole schema."""
+
+from storage.access import Token, User
+from storage.audit import AuditEntry
+from storage.base import Base
+from storage.customers import Customer, CustomerIdentifier
+from storage.interactions import Attachment, Interaction, Participant, Tag
+from storage.marketing import MarketingBan
+
+__all__ = [
+    "Attachment",
+    "AuditEntry",
+    "Base",
+    "Customer",
+    "CustomerIdentifier",
+    "Interaction",
+    "MarketingBan",
+    "Participant",
+    "Tag",
+    "Token",
+    "User",
+]

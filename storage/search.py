@@ -1,0 +1,147 @@
+"""Full-text search over interactions: the query language people type, and the index.
+
+SQLite keeps an FTS5 table `interaction_fts` (subject, body, participants) whose rowid is the
+interaction id. Its tokenizer is `unicode61` with diacritics kept, so Finnish and Swedish
+letters (ä, ö, å) are letters of a word, fold case (Ä = ä) and stay distinct from a and o.
+
+Query language, parsed here and never handed raw to FTS5 (so no input can be an FTS5 syntax
+error or inject column filters):
+  word          must appear          "two words"   phrase
+  word*         prefix (lasku*)      a OR b        either
+  -word         must not appear      alice@example.fi  matched as the phrase alice example fi
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Integer, column, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.errors import BadQuery
+
+MAX_QUERY_CHARS = 500
+_WORD = re.compile(r"\w", re.UNICODE)
+
+FTS_DDL = (
+    "CREATE VIRTUAL TABLE interaction_fts USING fts5("
+    "subject, body, participants, tokenize = 'unicode61 remove_diacritics 0', prefix = '3')"
+)
+
+
+@dataclass(frozen=True)
+class Term:
+    """One searched word or phrase."""
+
+    text: str
+    prefix: bool = False
+    negated: bool = False
+
+    def fts(self) -> str:
+        quoted = '"' + self.text.replace('"', '""') + '"'
+        return quoted + " *" if self.prefix else quoted
+
+
+def _tokens(query: str) -> list[tuple[str, bool]]:
+    """Split into (token, was_quoted); raises BadQuery on an unclosed quote."""
+    out: list[tuple[str, bool]] = []
+    i = 0
+    while i < len(query):
+        ch = query[i]
+        if ch.isspace():
+            i += 1
+            continue
+        neg = ""
+        if ch == "-" and i + 1 < len(query) and query[i + 1] == '"':
+            neg, i = "-", i + 1
+            ch = '"'
+        if ch == '"':
+            end = query.find('"', i + 1)
+            if end == -1:
+                raise BadQuery(f"unclosed quote at character {i + 1} of the query")
+            out.append((neg + query[i + 1 : end], True))
+            i = end + 1
+            continue
+        j = i
+        while j < len(query) and not query[j].isspace() and query[j] != '"':
+            j += 1
+        out.append((query[i:j], False))
+        i = j
+    return out
+
+
+def parse_query(query: str) -> str:
+    """Turn what a person typed into a safe FTS5 MATCH expression.
+
+    Raises BadQuery saying what is wrong: empty, too long, an unclosed quote, a term with no
+    letters or digits, OR without a term on both sides, or nothing but exclusions.
+    """
+    query = query.strip()
+    if not query:
+        raise BadQuery("the search query is empty")
+    if len(query) > MAX_QUERY_CHARS:
+        raise BadQuery(f"the search query is longer than {MAX_QUERY_CHARS} characters")
+    groups: list[list[Term]] = []  # AND of ORs
+    negatives: list[Term] = []
+    pending_or = False
+    for raw, quoted in _tokens(query):
+        if not quoted and raw == "OR":
+            if not groups or pending_or:
+                raise BadQuery("OR needs a search term on both sides")
+            pending_or = True
+            continue
+        negated = raw.startswith("-") and len(raw) > 1
+        body = raw[1:] if negated else raw
+        prefix = not quoted and body.endswith("*")
+        body = body.rstrip("*") if prefix else body
+        if not _WORD.search(body):
+            raise BadQuery(f"{raw!r} has no letters or digits to search for")
+        term = Term(body, prefix=prefix, negated=negated)
+        if negated:
+            if pending_or:
+                raise BadQuery("OR cannot join an excluded term")
+            negatives.append(term)
+        elif pending_or:
+            groups[-1].append(term)
+            pending_or = False
+        else:
+            groups.append([term])
+    if pending_or:
+        raise BadQuery("OR needs a search term on both sides")
+    if not groups:
+        raise BadQuery("a search needs at least one term that is not excluded")
+    expr = " AND ".join(
+        "(" + " OR ".join(t.fts() for t in g) + ")" if len(g) > 1 else g[0].fts() for g in groups
+    )
+    for term in negatives:
+        expr = f"({expr}) NOT {term.fts()}"
+    return expr
+
+
+def matching_ids(expression: str) -> Any:
+    """A selectable of interaction ids matching a parsed expression (see `parse_query`)."""
+    return (
+        text("SELECT rowid FROM interaction_fts WHERE interaction_fts MATCH :fts_q")
+        .bindparams(fts_q=expression)
+        .columns(column("rowid", Integer))
+    )
+
+
+async def index_interaction(
+    session: AsyncSession, interaction_id: int, subject: str, body: str, participants: str
+) -> None:
+    """Put one interaction's searchable text into the index (replacing what was there)."""
+    await unindex_interaction(session, interaction_id)
+    await session.execute(
+        text(
+            "INSERT INTO interaction_fts(rowid, subject, body, participants) VALUES (:id, :s, :b, :p)"
+        ),
+        {"id": interaction_id, "s": subject, "b": body, "p": participants},
+    )
+
+
+async def unindex_interaction(session: AsyncSession, interaction_id: int) -> None:
+    """Remove one interaction from the index."""
+    await session.execute(text("DELETE FROM interaction_fts WHERE rowid = :id"), {"id": interaction_id})
