@@ -132,6 +132,13 @@ class Ingestor:
                 batch.append(self._queue.get_nowait())
             await asyncio.shield(self._write_batch(batch))
 
+    def fail_pending(self) -> None:
+        """At shutdown: answer every capture still queued with IngestFailed (the sender retries)."""
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if not item.future.done():
+                item.future.set_exception(IngestFailed("the service is shutting down"))
+
     async def _write_batch(self, batch: list[_Pending]) -> None:
         self.batches += 1
         try:

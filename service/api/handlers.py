@@ -1,0 +1,138 @@
+"""Handlers of the core API. Each parses its input, calls one service function, and answers."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from service import access, customers, history
+from service.api.auth import caller
+from service.api.params import bool_param, int_param, json_body, path_id, time_param
+from service.appkeys import BLOBS, DB, EXECUTOR, SETTINGS
+from service.audit import list_audit
+from service.errors import InvalidInput
+from service.pagination import parse_limit
+from storage.audit import AuditFilter
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def create_session(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    if not isinstance(body, dict) or not isinstance(body.get("username"), str) or not isinstance(
+        body.get("password"), str
+    ):
+        raise InvalidInput("send {\"username\": ..., \"password\": ...}")
+    settings = request.app[SETTINGS]
+    token = await access.login(
+        request.app[DB], request.app[EXECUTOR], body["username"], body["password"],
+        settings.http.session_ttl_minutes,
+    )
+    return web.json_response(
+        {"token": token, "expires_in": settings.http.session_ttl_minutes * 60}, status=201
+    )
+
+
+async def create_customer(request: web.Request) -> web.Response:
+    who = caller(request)
+    who.require_role("agent")
+    change = customers.parse_customer(
+        await json_body(request), request.app[SETTINGS].linking.default_region, creating=True
+    )
+    created = await customers.create_customer(request.app[DB], who, change)
+    return web.json_response(created, status=201, headers={"Location": f"/api/v1/customers/{created['id']}"})
+
+
+async def list_customers(request: web.Request) -> web.Response:
+    page = await customers.find_customers(
+        request.app[DB], caller(request), request.query.get("q"),
+        request.app[SETTINGS].linking.default_region,
+        request.query.get("cursor"), parse_limit(request.query.get("limit")),
+    )
+    return web.json_response(page.to_dict())
+
+
+async def get_customer(request: web.Request) -> web.Response:
+    found = await customers.read_customer(request.app[DB], caller(request), path_id(request))
+    return web.json_response(found)
+
+
+async def patch_customer(request: web.Request) -> web.Response:
+    who = caller(request)
+    who.require_role("agent")
+    change = customers.parse_customer(
+        await json_body(request), request.app[SETTINGS].linking.default_region, creating=False
+    )
+    return web.json_response(await customers.update_customer(request.app[DB], who, path_id(request), change))
+
+
+async def list_interactions(request: web.Request) -> web.Response:
+    query = history.HistoryQuery(
+        q=request.query.get("q"),
+        customer_id=int_param(request, "customer_id"),
+        channel=request.query.get("channel") or None,
+        since=time_param(request, "since"),
+        until=time_param(request, "until"),
+        unlinked=bool_param(request, "unlinked"),
+    )
+    page = await history.search_history(
+        request.app[DB], caller(request), query, request.query.get("cursor"),
+        parse_limit(request.query.get("limit")),
+    )
+    return web.json_response(page.to_dict())
+
+
+async def get_interaction(request: web.Request) -> web.Response:
+    return web.json_response(
+        await history.read_interaction(request.app[DB], caller(request), path_id(request))
+    )
+
+
+async def get_raw(request: web.Request) -> web.Response:
+    iid = path_id(request)
+    data, content_type = await history.read_raw(
+        request.app[DB], request.app[BLOBS], request.app[EXECUTOR], caller(request), iid
+    )
+    extension = ".eml" if content_type == "message/rfc822" else ""
+    return web.Response(
+        body=data, content_type=content_type,
+        headers={"Content-Disposition": f'attachment; filename="interaction-{iid}{extension}"'},
+    )
+
+
+async def link_interaction(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    if not isinstance(body, dict) or "customer_id" not in body:
+        raise InvalidInput('send {"customer_id": <id>} (null unlinks)', "customer_id")
+    cid = body["customer_id"]
+    if cid is not None and (not isinstance(cid, int) or isinstance(cid, bool)):
+        raise InvalidInput("customer_id must be a whole number or null", "customer_id")
+    return web.json_response(
+        await history.set_link(request.app[DB], caller(request), path_id(request), cid)
+    )
+
+
+async def subjects(request: web.Request) -> web.Response:
+    result = await history.subject_lookup(
+        request.app[DB], caller(request), request.app[SETTINGS].linking.default_region,
+        request.query.get("email"), request.query.get("phone"), int_param(request, "customer_id"),
+        request.query.get("cursor"), parse_limit(request.query.get("limit")),
+    )
+    return web.json_response(result)
+
+
+async def audit(request: web.Request) -> web.Response:
+    flt = AuditFilter(
+        actor=request.query.get("actor") or None,
+        action=request.query.get("action") or None,
+        customer_id=int_param(request, "customer_id"),
+        interaction_id=int_param(request, "interaction_id"),
+        since=time_param(request, "since"),
+        until=time_param(request, "until"),
+    )
+    page = await list_audit(
+        request.app[DB], caller(request), flt, request.query.get("cursor"),
+        parse_limit(request.query.get("limit")),
+    )
+    return web.json_response(page.to_dict())

@@ -1,0 +1,75 @@
+"""The app factory: the only place where Kirjuri's parts are wired together.
+
+Nothing connects, opens or loads at import time. Each long-lived resource is one cleanup
+context, started in order and stopped in reverse: executor, database (migrated on open),
+ingest writer, then the connectors (so connectors stop taking data before the writer stops).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+
+from aiohttp import web
+
+from service.api.auth import auth_middleware
+from service.api.problems import problem_middleware
+from service.api.routes import setup_routes
+from service.appkeys import BACKGROUND, BLOBS, DB, EXECUTOR, INGESTOR, SETTINGS
+from service.ingest import Ingestor
+from service.plugins import connector_setups
+from service.settings import Settings
+from storage.blobs import BlobStore
+from storage.engine import Database
+
+log = logging.getLogger(__name__)
+
+
+async def _executor(app: web.Application) -> AsyncIterator[None]:
+    app[EXECUTOR] = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kirjuri")
+    yield
+    app[EXECUTOR].shutdown(wait=True)
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    db = Database(settings.storage.database_url)
+    await db.open()
+    app[DB] = db
+    app[BLOBS] = BlobStore(settings.storage.blob_dir)
+    yield
+    await db.close()
+
+
+async def _ingest(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    ingestor = Ingestor(
+        app[DB], app[BLOBS], app[EXECUTOR],
+        internal_domains=settings.linking.internal_domains, max_batch=settings.storage.max_batch,
+    )
+    app[INGESTOR] = ingestor
+    task = asyncio.create_task(ingestor.run(), name="ingest-writer")
+    app[BACKGROUND].append(task)
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    ingestor.fail_pending()
+
+
+def create_app(settings: Settings) -> web.Application:
+    """A ready-to-run Kirjuri application for these settings."""
+    app = web.Application(
+        middlewares=[problem_middleware, auth_middleware],
+        client_max_size=settings.http.max_body_bytes,
+    )
+    app[SETTINGS] = settings
+    app[BACKGROUND] = []
+    app.cleanup_ctx.extend([_executor, _database, _ingest])
+    setup_routes(app)
+    for _name, setup in sorted(connector_setups().items()):
+        setup(app)
+    return app

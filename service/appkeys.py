@@ -1,0 +1,20 @@
+"""Typed application state: every long-lived object the app factory wires, under one AppKey each."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+from aiohttp import web
+
+from service.ingest import Ingestor
+from service.settings import Settings
+from storage.blobs import BlobStore
+from storage.engine import Database
+
+SETTINGS = web.AppKey("settings", Settings)
+DB = web.AppKey("db", Database)
+BLOBS = web.AppKey("blobs", BlobStore)
+EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
+INGESTOR = web.AppKey("ingestor", Ingestor)
+BACKGROUND = web.AppKey("background", list[asyncio.Task[None]])

@@ -1,0 +1,188 @@
+"""The customer register: create, correct, read and search customers.
+
+Identifiers are normalised on the way in (lower-case email, E.164 phone, checked business
+ID). Whenever a customer gains an identifier, earlier unlinked interactions that name it are
+linked to them in the same transaction. Every read and change leaves an audit row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from service.access import Principal
+from service.audit import record
+from service.errors import InvalidInput
+from service.identifiers import normalise_business_id, normalise_email, normalise_phone
+from service.pagination import Page, decode_cursor, encode_cursor
+from storage.audit import add_entry
+from storage.customers import Customer, get_customer, search_customers, set_identifiers
+from storage.engine import Database
+from storage.interactions import link_unlinked
+
+TEXT_FIELDS = {"name": 300, "address": 2000, "bank_account": 64, "contact_person": 300, "notes": 20000}
+LIST_FIELDS = ("emails", "phones")
+ALL_FIELDS = set(TEXT_FIELDS) | set(LIST_FIELDS) | {"business_id"}
+
+
+@dataclass
+class CustomerChange:
+    """Validated fields of a create or update; only keys present in the request are set."""
+
+    fields: dict[str, str | None]
+    emails: list[str] | None
+    phones: list[str] | None
+    business_id: str | None
+    business_id_given: bool
+
+
+def parse_customer(body: Any, region: str, creating: bool) -> CustomerChange:
+    """Validate a customer JSON body; raises InvalidInput naming the first wrong field."""
+    if not isinstance(body, dict):
+        raise InvalidInput("the body must be a JSON object")
+    unknown = sorted(set(body) - ALL_FIELDS)
+    if unknown:
+        raise InvalidInput(f"unknown field(s): {', '.join(unknown)}", unknown[0])
+    fields: dict[str, str | None] = {}
+    for name, max_len in TEXT_FIELDS.items():
+        if name not in body:
+            continue
+        value = body[name]
+        if value is not None and not isinstance(value, str):
+            raise InvalidInput(f"{name} must be a string", name)
+        if value is not None:
+            value = value.strip()
+            if len(value) > max_len:
+                raise InvalidInput(f"{name} is longer than {max_len} characters", name)
+        fields[name] = value or None
+    if creating and not fields.get("name"):
+        raise InvalidInput("name is required", "name")
+    if "name" in fields and not fields["name"]:
+        raise InvalidInput("name cannot be empty", "name")
+    lists: dict[str, list[str] | None] = {}
+    for name in LIST_FIELDS:
+        if name not in body:
+            lists[name] = [] if creating else None
+            continue
+        value = body[name]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise InvalidInput(f"{name} must be a list of strings", name)
+        if name == "emails":
+            lists[name] = list(dict.fromkeys(normalise_email(v, name) for v in value))
+        else:
+            lists[name] = list(dict.fromkeys(normalise_phone(v, region, name) for v in value))
+    business_id = None
+    if body.get("business_id") is not None:
+        if not isinstance(body["business_id"], str):
+            raise InvalidInput("business_id must be a string", "business_id")
+        business_id = normalise_business_id(body["business_id"])
+    return CustomerChange(fields, lists["emails"], lists["phones"], business_id, "business_id" in body)
+
+
+def customer_to_dict(customer: Customer) -> dict[str, Any]:
+    return {
+        "id": customer.id,
+        "name": customer.name,
+        "business_id": customer.business_id,
+        "emails": customer.values("email"),
+        "phones": customer.values("phone"),
+        "address": customer.address,
+        "bank_account": customer.bank_account,
+        "contact_person": customer.contact_person,
+        "notes": customer.notes,
+        "created_at": customer.created_at.isoformat(),
+        "updated_at": customer.updated_at.isoformat(),
+    }
+
+
+def _identifiers(c: Customer, change: CustomerChange) -> list[tuple[str, str]]:
+    emails = change.emails if change.emails is not None else c.values("email")
+    phones = change.phones if change.phones is not None else c.values("phone")
+    business_id = change.business_id if change.business_id_given else c.business_id
+    pairs = [("email", e) for e in emails] + [("phone", p) for p in phones]
+    if business_id:
+        pairs.append(("business_id", business_id))
+    return pairs
+
+
+async def create_customer(db: Database, who: Principal, change: CustomerChange) -> dict[str, Any]:
+    """Add a customer and link earlier unlinked interactions that name its identifiers.
+
+    Raises Conflict if an identifier belongs to another customer.
+    """
+    who.require_role("agent")
+    async with db.write() as session:
+        customer = Customer(**change.fields, business_id=change.business_id, identifiers=[])
+        session.add(customer)
+        await session.flush()
+        added = await set_identifiers(session, customer, _identifiers(customer, change))
+        linked = await link_unlinked(session, customer.id, added)
+        add_entry(session, who.actor, "customer.create", customer.id, detail={"linked": len(linked)})
+        return customer_to_dict(customer) | {"linked_interactions": linked}
+
+
+async def update_customer(
+    db: Database, who: Principal, customer_id: int, change: CustomerChange
+) -> dict[str, Any]:
+    """Correct a customer's fields; identifier lists given replace the old ones.
+
+    Raises NotFound, or Conflict if an identifier belongs to another customer.
+    """
+    who.require_role("agent")
+    async with db.write() as session:
+        customer = await get_customer(session, customer_id)
+        changed = sorted(k for k, v in change.fields.items() if getattr(customer, k) != v)
+        for key, value in change.fields.items():
+            setattr(customer, key, value)
+        if change.business_id_given:
+            if customer.business_id != change.business_id:
+                changed.append("business_id")
+            customer.business_id = change.business_id
+        before = {(i.kind, i.value) for i in customer.identifiers}
+        added = await set_identifiers(session, customer, _identifiers(customer, change))
+        after = {(i.kind, i.value) for i in customer.identifiers}
+        if before != after:
+            changed.append("identifiers")
+        linked = await link_unlinked(session, customer.id, added)
+        add_entry(
+            session, who.actor, "customer.update", customer.id,
+            detail={"fields": changed, "linked": len(linked)},
+        )
+        await session.flush()
+        return customer_to_dict(customer) | {"linked_interactions": linked}
+
+
+async def read_customer(db: Database, who: Principal, customer_id: int) -> dict[str, Any]:
+    """One customer record; raises NotFound."""
+    who.require_role("agent")
+    async with db.read() as session:
+        customer = await get_customer(session, customer_id)
+    await record(db, who, "customer.read", customer_id)
+    return customer_to_dict(customer)
+
+
+async def find_customers(
+    db: Database, who: Principal, q: str | None, region: str, cursor: str | None, limit: int
+) -> Page:
+    """Customers matching `q` in name, email, phone or business ID (all customers without q)."""
+    who.require_role("agent")
+    after = decode_cursor(cursor, 1)
+    exact: list[str] = []
+    if q:
+        q = q.strip()
+        for normalise in (normalise_email, normalise_business_id):
+            try:
+                exact.append(normalise(q))
+            except InvalidInput:
+                pass
+        try:
+            exact.append(normalise_phone(q, region))
+        except InvalidInput:
+            pass
+    async with db.read() as session:
+        rows, total = await search_customers(
+            session, q or None, exact, int(after[0]) if after else None, limit
+        )
+    await record(db, who, "customer.search", detail={"count": len(rows), "ids": [c.id for c in rows]})
+    nxt = encode_cursor([rows[-1].id]) if rows and len(rows) == limit else None
+    return Page([customer_to_dict(c) for c in rows], total, nxt)

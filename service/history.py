@@ -1,0 +1,234 @@
+"""The interaction history: search, timelines, one interaction, its raw original, manual links,
+and subject lookup (everything held about one person, linked to a customer or not).
+
+Each read leaves an audit row naming what was read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+
+from service.access import Principal
+from service.audit import record
+from service.customers import customer_to_dict
+from service.errors import InvalidInput
+from service.identifiers import normalise_email, normalise_phone
+from service.pagination import Page, decode_cursor, encode_cursor
+from storage.audit import add_entry
+from storage.blobs import BlobStore
+from storage.customers import Customer, get_customer, owners_of
+from storage.engine import Database
+from storage.errors import NotFound
+from storage.interactions import (
+    CHANNELS,
+    Interaction,
+    InteractionFilter,
+    Participant,
+    get_interaction,
+    list_interactions,
+)
+from storage.search import matching_ids, parse_query
+
+
+@dataclass(frozen=True)
+class HistoryQuery:
+    """What a person asked the history for."""
+
+    q: str | None = None
+    customer_id: int | None = None
+    channel: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    unlinked: bool | None = None
+
+
+def participant_to_dict(p: Participant) -> dict[str, Any]:
+    return {
+        "role": p.role,
+        "kind": p.kind,
+        "value": p.value,
+        "name": p.display_name,
+        "customer_id": p.customer_id,
+    }
+
+
+def interaction_summary(i: Interaction) -> dict[str, Any]:
+    """The fields shown in lists and timelines (no full body)."""
+    body = i.body or ""
+    return {
+        "id": i.id,
+        "channel": i.channel,
+        "direction": i.direction,
+        "occurred_at": i.occurred_at.isoformat(),
+        "subject": i.subject,
+        "snippet": body[:200],
+        "customer_id": i.customer_id,
+        "link_method": i.link_method,
+        "needs_review": i.needs_review,
+        "participants": [participant_to_dict(p) for p in i.participants],
+        "attachment_count": len(i.attachments),
+    }
+
+
+def interaction_detail(i: Interaction) -> dict[str, Any]:
+    """Everything about one interaction except its raw bytes."""
+    return interaction_summary(i) | {
+        "body": i.body,
+        "message_id": i.message_id,
+        "captured_at": i.captured_at.isoformat(),
+        "raw_size": i.raw_size,
+        "parse_errors": i.parse_errors,
+        "meta": i.meta,
+        "attachments": [
+            {"id": a.id, "filename": a.filename, "content_type": a.content_type, "size": a.size}
+            for a in i.attachments
+        ],
+        "tags": [{"id": t.id, "kind": t.kind, "data": t.data, "created_at": t.created_at.isoformat()}
+                 for t in i.tags],
+    }
+
+
+def _filter(query: HistoryQuery) -> InteractionFilter:
+    if query.channel is not None and query.channel not in CHANNELS:
+        raise InvalidInput(f"channel must be one of {', '.join(CHANNELS)}", "channel")
+    if query.since and query.until and query.since >= query.until:
+        raise InvalidInput("since must be before until", "since")
+    return InteractionFilter(
+        customer_id=query.customer_id,
+        channel=query.channel,
+        since=query.since,
+        until=query.until,
+        unlinked=query.unlinked,
+        match_ids=matching_ids(parse_query(query.q)) if query.q is not None else None,
+    )
+
+
+async def _page(
+    db: Database, flt: InteractionFilter, cursor: str | None, limit: int
+) -> tuple[list[Interaction], int, str | None]:
+    before = decode_cursor(cursor, 2)
+    key = None
+    if before:
+        try:
+            key = (datetime.fromisoformat(before[0]), int(before[1]))
+        except (TypeError, ValueError):
+            raise InvalidInput("the cursor is not one this service gave out", "cursor") from None
+    async with db.read() as session:
+        rows, total = await list_interactions(session, flt, key, limit)
+    nxt = None
+    if rows and len(rows) == limit:
+        nxt = encode_cursor([rows[-1].occurred_at.isoformat(), rows[-1].id])
+    return rows, total, nxt
+
+
+async def search_history(
+    db: Database, who: Principal, query: HistoryQuery, cursor: str | None, limit: int
+) -> Page:
+    """Interactions matching the query, newest first. Raises InvalidInput for a bad query."""
+    who.require_role("agent")
+    rows, total, nxt = await _page(db, _filter(query), cursor, limit)
+    await record(
+        db, who, "interaction.list", query.customer_id,
+        detail={"count": len(rows), "ids": [r.id for r in rows], "searched": query.q is not None},
+    )
+    return Page([interaction_summary(r) for r in rows], total, nxt)
+
+
+async def read_interaction(db: Database, who: Principal, interaction_id: int) -> dict[str, Any]:
+    """One interaction with participants, body, attachments and tags; raises NotFound."""
+    who.require_role("agent")
+    async with db.read() as session:
+        found = await get_interaction(session, interaction_id)
+    await record(db, who, "interaction.read", found.customer_id, found.id)
+    return interaction_detail(found)
+
+
+async def read_raw(
+    db: Database, blobs: BlobStore, executor: Executor, who: Principal, interaction_id: int
+) -> tuple[bytes, str]:
+    """The original bytes as captured and their content type; raises NotFound."""
+    who.require_role("agent")
+    async with db.read() as session:
+        found = await get_interaction(session, interaction_id)
+    if found.raw_blob is None:
+        raise NotFound("raw original of interaction", interaction_id)
+    data = await asyncio.get_running_loop().run_in_executor(executor, blobs.read, found.raw_blob)
+    await record(db, who, "interaction.raw", found.customer_id, found.id)
+    return data, found.raw_content_type or "application/octet-stream"
+
+
+async def set_link(
+    db: Database, who: Principal, interaction_id: int, customer_id: int | None
+) -> dict[str, Any]:
+    """Link an interaction to a customer by hand (or unlink it with None); raises NotFound."""
+    who.require_role("agent")
+    async with db.write() as session:
+        found = await get_interaction(session, interaction_id)
+        if customer_id is not None:
+            await get_customer(session, customer_id)
+        previous = found.customer_id
+        await session.execute(
+            update(Interaction)
+            .where(Interaction.id == interaction_id)
+            .values(
+                customer_id=customer_id,
+                link_method="manual" if customer_id is not None else None,
+                needs_review=False,
+            )
+        )
+        add_entry(
+            session, who.actor, "interaction.link" if customer_id else "interaction.unlink",
+            customer_id or previous, interaction_id, detail={"previous_customer_id": previous},
+        )
+    async with db.read() as session:
+        return interaction_detail(await get_interaction(session, interaction_id))
+
+
+async def subject_lookup(
+    db: Database,
+    who: Principal,
+    region: str,
+    email: str | None,
+    phone: str | None,
+    customer_id: int | None,
+    cursor: str | None,
+    limit: int,
+) -> dict[str, Any]:
+    """Everything held about one person: their customer record, if any, and every interaction
+    linked to it or naming one of its identifiers (or the identifier asked for)."""
+    who.require_role("agent")
+    given = [x for x in (email, phone, customer_id) if x is not None]
+    if len(given) != 1:
+        raise InvalidInput("give exactly one of email, phone or customer_id")
+    pairs: list[tuple[str, str]] = []
+    if email is not None:
+        pairs.append(("email", normalise_email(email)))
+    if phone is not None:
+        pairs.append(("phone", normalise_phone(phone, region)))
+    customer: Customer | None = None
+    async with db.read() as session:
+        if customer_id is not None:
+            customer = await get_customer(session, customer_id)
+        else:
+            owner = (await owners_of(session, pairs)).get(pairs[0])
+            if owner is not None:
+                customer = await get_customer(session, owner)
+    if customer is not None:
+        pairs = list(dict.fromkeys(pairs + [(i.kind, i.value) for i in customer.identifiers]))
+    flt = InteractionFilter(customer_id=customer.id if customer else None, naming=pairs)
+    rows, total, nxt = await _page(db, flt, cursor, limit)
+    await record(
+        db, who, "subject.lookup", customer.id if customer else None,
+        detail={"identifiers": len(pairs), "count": len(rows), "ids": [r.id for r in rows]},
+    )
+    return {
+        "customer": customer_to_dict(customer) if customer else None,
+        "identifiers": [{"kind": k, "value": v} for k, v in pairs],
+        "interactions": Page([interaction_summary(r) for r in rows], total, nxt).to_dict(),
+    }
