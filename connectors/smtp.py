@@ -117,7 +117,7 @@ class CaptureHandler:
         if len(args) == 1:
             answer = await server.challenge_auth("")
             if not isinstance(answer, bytes):
-                return AuthResult(success=False)
+                return AuthResult(success=False, handled=False)
         else:
             try:
                 answer = base64.b64decode(args[1].encode(), validate=True)
@@ -132,9 +132,9 @@ class CaptureHandler:
         try:
             who = await authenticate(self.db, token)
         except (KirjuriError, StorageError):
-            return AuthResult(success=False)
+            return AuthResult(success=False, handled=False)
         ok = who.kind == "service" and who.scope == "ingest" and who.name == login
-        return AuthResult(success=ok, auth_data=login if ok else None)
+        return AuthResult(success=ok, handled=False, auth_data=login if ok else None)
 
 
 class CaptureSMTP(SMTP):

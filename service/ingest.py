@@ -143,8 +143,11 @@ class Ingestor:
         self.batches += 1
         try:
             results = await self._store(batch)
-        except (StorageError, OSError) as exc:
-            log.error("storing %d capture(s) failed: %s", len(batch), exc)
+        except Exception as exc:  # noqa: BLE001 - the writer must outlive any one bad batch
+            if isinstance(exc, StorageError | OSError):
+                log.error("storing %d capture(s) failed: %s", len(batch), exc)
+            else:
+                log.exception("unexpected error storing %d capture(s)", len(batch))
             for item in batch:
                 if not item.future.done():
                     item.future.set_exception(IngestFailed("storage is unavailable"))
@@ -160,11 +163,10 @@ class Ingestor:
     async def _store(self, batch: list[_Pending]) -> list[IngestResult | Exception]:
         keys = [p.capture.dedup_key for p in batch]
         async with self.db.read() as session:
-            known = dict(
-                (await session.execute(
-                    select(Interaction.dedup_key, Interaction.id).where(Interaction.dedup_key.in_(keys))
-                )).tuples().all()
+            rows = await session.execute(
+                select(Interaction.dedup_key, Interaction.id).where(Interaction.dedup_key.in_(keys))
             )
+            known: dict[str, int] = {key: iid for key, iid in rows}
         # blobs first (only for captures not stored before, so no orphan blob is left behind)
         fresh: dict[str, Capture] = {}
         for p in batch:

@@ -1,0 +1,121 @@
+"""Shared fixtures: a real Kirjuri app on loopback (HTTP via aiohttp's test server, SMTP on a
+free port on the same loop), a fresh SQLite file per test, and small factories for staff
+users, logins and mail."""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from email import policy
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from connectors.smtp import SMTP_SERVER
+from service.access import create_user
+from service.app import create_app
+from service.appkeys import DB
+from service.settings import Settings, load_settings
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Defaults with a fresh data dir and free ports (0 = the OS picks one)."""
+    base = load_settings(environ={})
+    return (
+        base.replace("storage", data_dir=str(tmp_path / "data"))
+        .replace("smtp", port=0, accept=["journal@capture.test", "@localhost"])
+        .replace("linking", internal_domains=["laskukassa.fi"])
+    )
+
+
+@dataclass
+class Kirjuri:
+    """A running app under test and helpers to talk to it as a person or a mail system would."""
+
+    client: TestClient
+    smtp_port: int
+
+    @property
+    def app(self) -> Any:
+        return self.client.app
+
+    async def add_user(self, name: str, role: str) -> None:
+        with ThreadPoolExecutor(max_workers=1) as executor:
+            await create_user(self.app[DB], executor, name, role, PASSWORD)
+
+    async def login(self, role: str = "agent", name: str | None = None) -> dict[str, str]:
+        """Create a user with this role, log in over HTTP, and return the auth header."""
+        name = name or f"{role}-user"
+        await self.add_user(name, role)
+        resp = await self.client.post("/api/v1/session", json={"username": name, "password": PASSWORD})
+        assert resp.status == 201, await resp.text()
+        return {"Authorization": f"Bearer {(await resp.json())['token']}"}
+
+    async def send(
+        self, raw: bytes, rcpt: str = "journal@capture.test", sender: str = "mta@example.fi"
+    ) -> tuple[int, str]:
+        """Deliver a message with smtplib (in a thread) and return the DATA reply."""
+
+        def deliver() -> tuple[int, str]:
+            with smtplib.SMTP("127.0.0.1", self.smtp_port, timeout=30) as smtp:
+                smtp.ehlo()
+                code, _ = smtp.mail(sender)
+                assert code == 250
+                code, msg = smtp.rcpt(rcpt)
+                if code != 250:
+                    return code, msg.decode()
+                code, msg = smtp.data(raw)
+                return code, msg.decode()
+
+        return await asyncio.to_thread(deliver)
+
+
+def make_mail(
+    sender: str = "Aino Asiakas <aino@example.fi>",
+    to: str = "Myynti <myynti@laskukassa.fi>",
+    subject: str = "Lasku 4471",
+    body: str = "Hei, laskun numero 4471 on maksettu.",
+    message_id: str | None = "",
+    when: datetime | None = None,
+    **headers: str,
+) -> bytes:
+    """A well-formed email as bytes; message_id None leaves the header out."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(when or datetime(2026, 11, 24, 10, 0, tzinfo=UTC))
+    if message_id is not None:
+        msg["Message-ID"] = message_id or make_msgid(domain="example.fi")
+    for name, value in headers.items():
+        msg[name.replace("_", "-")] = value
+    msg.set_content(body)
+    return msg.as_bytes(policy=policy.SMTP)
+
+
+@pytest.fixture
+def kirjuri_factory(
+    aiohttp_client: Callable[..., Any],
+) -> Callable[[Settings], Any]:
+    async def start(settings: Settings) -> Kirjuri:
+        client = await aiohttp_client(create_app(settings))
+        port = client.app[SMTP_SERVER].sockets[0].getsockname()[1] if settings.smtp.enabled else 0
+        return Kirjuri(client, port)
+
+    return start
+
+
+@pytest.fixture
+async def kirjuri(kirjuri_factory: Callable[[Settings], Any], settings: Settings) -> Kirjuri:
+    return await kirjuri_factory(settings)
