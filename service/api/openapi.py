@@ -126,7 +126,7 @@ SCHEMAS: dict[str, Any] = {
     },
 }
 
-BEARER = [{"bearer": []}]
+BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 
 PATHS: dict[str, Any] = {
     "/api/v1/health": {"get": {"summary": "Liveness", "security": [],

@@ -23,7 +23,8 @@ async def interactions(k: Kirjuri, headers: dict[str, str], query: str = "") -> 
 async def test_captured_mail_lands_on_the_customers_timeline(kirjuri: Kirjuri) -> None:
     auth = await kirjuri.login("agent")
     resp = await kirjuri.client.post(
-        "/api/v1/customers", headers=auth,
+        "/api/v1/customers",
+        headers=auth,
         json={"name": "Aino Asiakas Oy", "emails": ["Aino@Example.fi"], "business_id": "2468823-3"},
     )
     customer = await resp.json()
@@ -41,7 +42,9 @@ async def test_captured_mail_lands_on_the_customers_timeline(kirjuri: Kirjuri) -
     assert [i["id"] for i in found["items"]] == [item["id"]]
 
 
-async def test_reply_comes_only_after_the_row_and_blob_are_on_disk(kirjuri: Kirjuri, settings: Settings) -> None:
+async def test_reply_comes_only_after_the_row_and_blob_are_on_disk(
+    kirjuri: Kirjuri, settings: Settings
+) -> None:
     raw = make_mail(message_id="<durable-1@example.fi>")
     code, _ = await kirjuri.send(raw)
     assert code == 250
@@ -91,9 +94,7 @@ async def test_mail_without_message_id_is_deduplicated_by_its_bytes(kirjuri: Kir
     assert (await interactions(kirjuri, auth))["total"] == 2
 
 
-async def test_oversize_message_gets_552_and_nothing_is_stored(
-    kirjuri_factory, settings: Settings
-) -> None:
+async def test_oversize_message_gets_552_and_nothing_is_stored(kirjuri_factory, settings: Settings) -> None:
     k = await kirjuri_factory(settings.replace("smtp", max_message_bytes=20_000))
     auth = await k.login("agent")
     code, _ = await k.send(make_mail(body="x" * 30_000))
@@ -107,7 +108,7 @@ async def test_malformed_mime_is_stored_with_a_parse_error(kirjuri: Kirjuri) -> 
     auth = await kirjuri.login("agent")
     raw = (
         b"From: aino@example.fi\r\nSubject: rikki\r\nMessage-ID: <broken@example.fi>\r\n"
-        b"Content-Type: multipart/mixed; boundary=\"nope\"\r\n\r\n"
+        b'Content-Type: multipart/mixed; boundary="nope"\r\n\r\n'
         b"no boundary here at all \xff\xfe\r\n"
     )
     code, _ = await kirjuri.send(raw)
@@ -201,9 +202,24 @@ async def test_unknown_recipient_domain_and_bad_commands_do_not_crash(kirjuri: K
 def tls_files(tmp_path: Path) -> tuple[str, str]:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
-         str(cert), "-days", "1", "-subj", "/CN=localhost"],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ],
+        check=True,
+        capture_output=True,
     )
     return str(cert), str(key)
 

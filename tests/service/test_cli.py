@@ -1,0 +1,194 @@
+"""`kirjuri` as an operator runs it: add a user and a token, serve, capture mail over SMTP, read it
+over HTTP, stop with SIGTERM without losing or half-writing anything, and start again."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.conftest import make_mail
+
+KIRJURI = [sys.executable, "-m", "service.cli"]
+SECRET_BODY = "Salainen viestin sisältö 8841"
+PASSWORD = "operaattorin-salasana-77"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.http_port = free_port()
+        self.smtp_port = free_port()
+        self.proc: subprocess.Popen[str] | None = None
+        self.output = ""
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                *KIRJURI,
+                "serve",
+                "--data-dir",
+                str(self.data_dir),
+                "--http-port",
+                str(self.http_port),
+                "--smtp-port",
+                str(self.smtp_port),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.http_port), timeout=1).close()
+                socket.create_connection(("127.0.0.1", self.smtp_port), timeout=1).close()
+                return
+            except OSError:
+                assert self.proc.poll() is None, self.proc.communicate()[0]
+                time.sleep(0.1)
+        raise AssertionError("kirjuri serve did not start listening")
+
+    def stop(self) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        out, _ = self.proc.communicate(timeout=40)
+        self.output += out
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
+
+
+def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*KIRJURI, *args], input=stdin, capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    s = Server(tmp_path / "data")
+    yield s
+    s.kill()
+
+
+async def login_and_list(server: Server) -> list[dict]:
+    base = f"http://127.0.0.1:{server.http_port}"
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{base}/api/v1/session", json={"username": "maija", "password": PASSWORD}) as r:
+            assert r.status == 201
+            token = (await r.json())["token"]
+        async with http.get(f"{base}/api/v1/interactions", headers={"Authorization": f"Bearer {token}"}) as r:
+            assert r.status == 200
+            return (await r.json())["items"]
+
+
+async def test_operator_flow_and_clean_sigterm(server: Server) -> None:
+    added = run(
+        "user",
+        "add",
+        "maija",
+        "--role",
+        "admin",
+        "--password-stdin",
+        "--data-dir",
+        str(server.data_dir),
+        stdin=PASSWORD + "\n",
+    )
+    assert added.returncode == 0, added.stderr
+    again = run(
+        "user",
+        "add",
+        "maija",
+        "--role",
+        "admin",
+        "--password-stdin",
+        "--data-dir",
+        str(server.data_dir),
+        stdin=PASSWORD + "\n",
+    )
+    assert again.returncode == 2 and "already exists" in again.stderr
+    token = run("token", "add", "pbx", "--scope", "ingest", "--data-dir", str(server.data_dir))
+    assert token.returncode == 0 and len(token.stdout.strip()) >= 40
+
+    server.start()
+    raw = make_mail(sender="Aino <aino@example.fi>", body=SECRET_BODY, message_id="<cli-1@example.fi>")
+
+    def deliver() -> dict:
+        with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=30) as smtp:
+            return smtp.sendmail("aino@example.fi", ["journal@localhost"], raw)
+
+    assert await asyncio.to_thread(deliver) == {}
+    items = await login_and_list(server)
+    assert [i["subject"] for i in items] == ["Lasku 4471"]
+
+    # a transaction still sending DATA when SIGTERM arrives is not acknowledged
+    half = smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=30)
+    half.ehlo()
+    half.mail("late@example.fi")
+    half.rcpt("journal@localhost")
+    half.putcmd("DATA")
+    assert half.getreply()[0] == 354
+    half.send(make_mail(message_id="<late@example.fi>").replace(b"\r\n.", b"\r\n.."))
+
+    assert await asyncio.to_thread(server.stop) == 0
+    try:
+        half.send(b"\r\n.\r\n")
+        code: int | None = half.getreply()[0]
+    except (smtplib.SMTPServerDisconnected, OSError):
+        code = None
+    assert code != 250, "acknowledged a message during shutdown"
+    half.close()
+
+    assert (
+        not list(server.data_dir.glob("*.db-wal")) or (server.data_dir / "kirjuri.db-wal").stat().st_size == 0
+    )
+
+    server.start()  # the same data dir: everything acknowledged is still there, nothing else
+    items = await login_and_list(server)
+    assert [i["subject"] for i in items] == ["Lasku 4471"]
+    assert server.stop() == 0
+
+    for secret in (SECRET_BODY, PASSWORD, token.stdout.strip(), "aino@example.fi"):
+        assert secret not in server.output, f"log leaks {secret!r}"
+
+
+def test_bad_config_file_is_a_clear_error(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[smtp]\nport = 'x'\n")
+    result = run("serve", "--config", str(cfg), "--data-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert "[smtp] port must be a whole number" in result.stderr
+
+
+def test_password_must_not_be_trivial(tmp_path: Path) -> None:
+    result = run(
+        "user",
+        "add",
+        "x",
+        "--role",
+        "agent",
+        "--password-stdin",
+        "--data-dir",
+        str(tmp_path),
+        stdin="short\n",
+    )
+    assert result.returncode == 2 and "at least 10 characters" in result.stderr
+    assert os.path.exists(tmp_path / "kirjuri.db")
