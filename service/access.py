@@ -71,9 +71,11 @@ async def create_user(db: Database, executor: Executor, username: str, role: str
     """Add a staff user. Raises InvalidInput for a bad name, role or password; Conflict if taken."""
     if role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}", "role")
-    if not username or len(username) > 100 or not username.replace(".", "").replace("-", "").replace(
-        "_", ""
-    ).isalnum():
+    if (
+        not username
+        or len(username) > 100
+        or not username.replace(".", "").replace("-", "").replace("_", "").isalnum()
+    ):
         raise InvalidInput("a username is 1-100 letters, digits, '.', '-' or '_'", "username")
     validate_password(password)
     hashed = await asyncio.get_running_loop().run_in_executor(executor, _HASHER.hash, password)
@@ -100,9 +102,7 @@ def _verify(stored_hash: str, password: str) -> bool:
         return False
 
 
-async def login(
-    db: Database, executor: Executor, username: str, password: str, ttl_minutes: int
-) -> str:
+async def login(db: Database, executor: Executor, username: str, password: str, ttl_minutes: int) -> str:
     """A new session token for a user whose password matches; raises AuthenticationFailed."""
     async with db.read() as session:
         user = await user_by_name(session, username)

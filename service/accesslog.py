@@ -11,5 +11,9 @@ class PrivacyAccessLogger(AbstractAccessLogger):
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         self.logger.info(
             "%s %s %s %s %.1fms",
-            request.method, request.path, response.status, response.body_length, time * 1000,
+            request.method,
+            request.path,
+            response.status,
+            response.body_length,
+            time * 1000,
         )

@@ -47,8 +47,11 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 async def _ingest(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     ingestor = Ingestor(
-        app[DB], app[BLOBS], app[EXECUTOR],
-        internal_domains=settings.linking.internal_domains, max_batch=settings.storage.max_batch,
+        app[DB],
+        app[BLOBS],
+        app[EXECUTOR],
+        internal_domains=settings.linking.internal_domains,
+        max_batch=settings.storage.max_batch,
     )
     app[INGESTOR] = ingestor
     task = asyncio.create_task(ingestor.run(), name="ingest-writer")

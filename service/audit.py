@@ -39,9 +39,7 @@ def entry_to_dict(entry: AuditEntry) -> dict[str, Any]:
     }
 
 
-async def list_audit(
-    db: Database, who: Principal, flt: AuditFilter, cursor: str | None, limit: int
-) -> Page:
+async def list_audit(db: Database, who: Principal, flt: AuditFilter, cursor: str | None, limit: int) -> Page:
     """A page of audit rows, newest first (roles admin and privacy)."""
     who.require_role("privacy")
     before = decode_cursor(cursor, 1)

@@ -1,9 +1,9 @@
 """The `kirjuri` command: serve, add staff users and service tokens, migrate the database.
 
-    kirjuri serve [--config FILE] [--data-dir DIR] [--http-port N] [--smtp-port N]
-    kirjuri user add NAME --role agent|privacy|admin --password-stdin [--data-dir DIR]
-    kirjuri token add NAME --scope ingest [--data-dir DIR]
-    kirjuri migrate [--data-dir DIR]
+kirjuri serve [--config FILE] [--data-dir DIR] [--http-port N] [--smtp-port N]
+kirjuri user add NAME --role agent|privacy|admin --password-stdin [--data-dir DIR]
+kirjuri token add NAME --scope ingest [--data-dir DIR]
+kirjuri migrate [--data-dir DIR]
 """
 
 from __future__ import annotations
@@ -46,8 +46,12 @@ def _parser() -> argparse.ArgumentParser:
     user_add = user.add_parser("add", parents=[common], help="create a staff user")
     user_add.add_argument("name")
     user_add.add_argument("--role", required=True, choices=ROLES)
-    user_add.add_argument("--password-stdin", action="store_true", required=True,
-                          help="read the password from standard input (first line)")
+    user_add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        required=True,
+        help="read the password from standard input (first line)",
+    )
 
     token = commands.add_parser("token", help="service tokens").add_subparsers(dest="action", required=True)
     token_add = token.add_parser("add", parents=[common], help="create a service token and print it")

@@ -145,7 +145,10 @@ async def update_customer(
             changed.append("identifiers")
         linked = await link_unlinked(session, customer.id, added)
         add_entry(
-            session, who.actor, "customer.update", customer.id,
+            session,
+            who.actor,
+            "customer.update",
+            customer.id,
             detail={"fields": changed, "linked": len(linked)},
         )
         await session.flush()

@@ -89,8 +89,10 @@ def interaction_detail(i: Interaction) -> dict[str, Any]:
             {"id": a.id, "filename": a.filename, "content_type": a.content_type, "size": a.size}
             for a in i.attachments
         ],
-        "tags": [{"id": t.id, "kind": t.kind, "data": t.data, "created_at": t.created_at.isoformat()}
-                 for t in i.tags],
+        "tags": [
+            {"id": t.id, "kind": t.kind, "data": t.data, "created_at": t.created_at.isoformat()}
+            for t in i.tags
+        ],
     }
 
 
@@ -134,7 +136,10 @@ async def search_history(
     who.require_role("agent")
     rows, total, nxt = await _page(db, _filter(query), cursor, limit)
     await record(
-        db, who, "interaction.list", query.customer_id,
+        db,
+        who,
+        "interaction.list",
+        query.customer_id,
         detail={"count": len(rows), "ids": [r.id for r in rows], "searched": query.q is not None},
     )
     return Page([interaction_summary(r) for r in rows], total, nxt)
@@ -183,8 +188,12 @@ async def set_link(
             )
         )
         add_entry(
-            session, who.actor, "interaction.link" if customer_id else "interaction.unlink",
-            customer_id or previous, interaction_id, detail={"previous_customer_id": previous},
+            session,
+            who.actor,
+            "interaction.link" if customer_id else "interaction.unlink",
+            customer_id or previous,
+            interaction_id,
+            detail={"previous_customer_id": previous},
         )
     async with db.read() as session:
         return interaction_detail(await get_interaction(session, interaction_id))
@@ -224,7 +233,10 @@ async def subject_lookup(
     flt = InteractionFilter(customer_id=customer.id if customer else None, naming=pairs)
     rows, total, nxt = await _page(db, flt, cursor, limit)
     await record(
-        db, who, "subject.lookup", customer.id if customer else None,
+        db,
+        who,
+        "subject.lookup",
+        customer.id if customer else None,
         detail={"identifiers": len(pairs), "count": len(rows), "ids": [r.id for r in rows]},
     )
     return {

@@ -21,14 +21,14 @@ _EMAIL = re.compile(
     r"[A-Za-z0-9\u0080-\U0010ffff](?:[A-Za-z0-9\u0080-\U0010ffff-]{0,61}[A-Za-z0-9\u0080-\U0010ffff])?$"
 )
 _BUSINESS_ID = re.compile(r"^(\d{7})-(\d)$")
-_BUSINESS_ID_IN_TEXT = re.compile(r"(?<![\d-])(\d{7}-\d)(?![\d-])")
+_BUSINESS_ID_IN_TEXT = re.compile(r"\d{7}-\d")
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2)
 
 
 def is_plain_email(value: str) -> bool:
     """True if `value` is a bare `local@domain` address of sane length."""
-    return len(value) <= 320 and "@" in value and len(value.split("@", 1)[0]) <= 64 and bool(
-        _EMAIL.match(value)
+    return (
+        len(value) <= 320 and "@" in value and len(value.split("@", 1)[0]) <= 64 and bool(_EMAIL.match(value))
     )
 
 
@@ -72,7 +72,13 @@ def normalise_business_id(value: str, field: str = "business_id") -> str:
 def business_ids_in(text: str) -> list[str]:
     """Valid business IDs written in a text, in order of first appearance."""
     found: list[str] = []
-    for candidate in _BUSINESS_ID_IN_TEXT.findall(text):
+    for match in _BUSINESS_ID_IN_TEXT.finditer(text):
+        start, end = match.span()
+        if (start and (text[start - 1].isdigit() or text[start - 1] == "-")) or (
+            end < len(text) and (text[end].isdigit() or text[end] == "-")
+        ):
+            continue  # part of a longer number
+        candidate = match.group()
         digits, check = candidate.split("-")
         if _business_id_ok(digits, check) and candidate not in found:
             found.append(candidate)

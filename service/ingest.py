@@ -18,18 +18,25 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.errors import IngestFailed
-from service.linking import decide_link, is_internal
+from service.linking import (
+    LinkDecision,
+    business_id_candidates,
+    decide,
+    decide_by_business_id,
+    is_internal,
+    linkable,
+)
 from service.mailparse import parse_email
 from storage.base import utcnow
 from storage.blobs import BlobStore, sha256_hex
+from storage.customers import owners_of
 from storage.engine import Database
 from storage.errors import StorageError
-from storage.interactions import Attachment, Interaction, Participant
-from storage.search import index_interaction
+from storage.interactions import NewInteraction, dedup_keys_stored, insert_interactions
+from storage.search import index_interactions
 
 log = logging.getLogger(__name__)
 
@@ -153,21 +160,14 @@ class Ingestor:
                     item.future.set_exception(IngestFailed("storage is unavailable"))
             return
         for item, result in zip(batch, results, strict=True):
-            if item.future.done():
-                continue
-            if isinstance(result, IngestResult):
+            if not item.future.done():
                 item.future.set_result(result)
-            else:
-                item.future.set_exception(result)
 
-    async def _store(self, batch: list[_Pending]) -> list[IngestResult | Exception]:
-        keys = [p.capture.dedup_key for p in batch]
+    async def _store(self, batch: list[_Pending]) -> list[IngestResult]:
+        """Blobs first (fsynced), then every row of the batch in one transaction."""
         async with self.db.read() as session:
-            rows = await session.execute(
-                select(Interaction.dedup_key, Interaction.id).where(Interaction.dedup_key.in_(keys))
-            )
-            known: dict[str, int] = {key: iid for key, iid in rows}
-        # blobs first (only for captures not stored before, so no orphan blob is left behind)
+            known = await dedup_keys_stored(session, [p.capture.dedup_key for p in batch])
+        # only captures not stored before get blobs, so a duplicate leaves no orphan blob
         fresh: dict[str, Capture] = {}
         for p in batch:
             if p.capture.dedup_key not in known:
@@ -178,79 +178,101 @@ class Ingestor:
                 payloads.append(cap.raw)
             payloads.extend(a.data for a in cap.attachments)
         loop = asyncio.get_running_loop()
-        names = await loop.run_in_executor(self.executor, self.blobs.put_many, payloads)
-        blob_names = iter(names)
+        names = iter(await loop.run_in_executor(self.executor, self.blobs.put_many, payloads))
 
-        results: list[IngestResult | Exception] = []
-        async with self.db.write() as session:
-            stored: dict[str, IngestResult] = {}
-            blob_for: dict[str, tuple[str | None, list[str]]] = {}
-            for key, cap in fresh.items():
-                raw_name = next(blob_names) if cap.raw is not None else None
-                blob_for[key] = (raw_name, [next(blob_names) for _ in cap.attachments])
-            for p in batch:
-                cap = p.capture
-                if cap.dedup_key in known:
-                    results.append(IngestResult(known[cap.dedup_key], True))
-                    continue
-                if cap.dedup_key in stored:
-                    results.append(IngestResult(stored[cap.dedup_key].interaction_id, True))
-                    continue
-                try:
-                    async with session.begin_nested():
-                        result = await self._insert(session, cap, *blob_for[cap.dedup_key])
-                except (StorageError, IntegrityError) as exc:
-                    log.error("capture could not be stored: %s", exc)
-                    results.append(IngestFailed("the capture could not be stored"))
-                    continue
-                stored[cap.dedup_key] = result
-                results.append(result)
+        stored: dict[str, IngestResult] = {}
+        if fresh:
+            async with self.db.write() as session:
+                caps = list(fresh.values())
+                decisions = await self._decide(session, caps)
+                rows = []
+                for cap, decision in zip(caps, decisions, strict=True):
+                    raw_name = next(names) if cap.raw is not None else None
+                    rows.append(_row(cap, decision, raw_name, [next(names) for _ in cap.attachments]))
+                ids = await insert_interactions(session, rows)
+                await index_interactions(
+                    session,
+                    [
+                        (iid, cap.subject, cap.body, _participant_text(cap))
+                        for iid, cap in zip(ids, caps, strict=True)
+                    ],
+                )
+            for iid, cap, decision in zip(ids, caps, decisions, strict=True):
+                stored[cap.dedup_key] = IngestResult(iid, False, decision.customer_id)
+        results: list[IngestResult] = []
+        answered: set[str] = set()
+        for p in batch:
+            key = p.capture.dedup_key
+            if key in known:
+                results.append(IngestResult(known[key], True))
+            elif key in answered:  # the same capture twice in one batch
+                results.append(IngestResult(stored[key].interaction_id, True, stored[key].customer_id))
+            else:
+                results.append(stored[key])
+                answered.add(key)
         return results
 
-    async def _insert(
-        self, session: Any, cap: Capture, raw_name: str | None, attachment_names: list[str]
-    ) -> IngestResult:
-        decision = await decide_link(
-            session,
-            [(p.kind, p.value) for p in cap.participants],
-            f"{cap.subject}\n{cap.body}",
-            self.internal_domains,
-            cap.needs_review,
+    async def _decide(self, session: AsyncSession, caps: list[Capture]) -> list[LinkDecision]:
+        """Link decisions for a batch, with two identifier look-ups for all of it."""
+        pairs = [[(p.kind, p.value) for p in cap.participants] for cap in caps]
+        owners = await owners_of(
+            session, [pair for ps in pairs for pair in linkable(ps, self.internal_domains)]
         )
-        row = Interaction(
-            channel=cap.channel,
-            direction=cap.direction,
-            occurred_at=cap.occurred_at,
-            subject=cap.subject,
-            body=cap.body,
-            message_id=cap.message_id,
-            dedup_key=cap.dedup_key,
-            raw_blob=raw_name,
-            raw_size=len(cap.raw) if cap.raw is not None else 0,
-            raw_content_type=cap.raw_content_type,
-            customer_id=decision.customer_id,
-            link_method=decision.method,
-            needs_review=cap.needs_review,
-            parse_errors=list(cap.parse_errors),
-            meta=dict(cap.meta),
-            participants=[
-                Participant(
-                    role=p.role, kind=p.kind, value=p.value, display_name=p.display_name, customer_id=owner
-                )
-                for p, owner in zip(cap.participants, decision.participant_owners, strict=True)
-            ],
-            attachments=[
-                Attachment(filename=a.filename, content_type=a.content_type, size=len(a.data), blob=name)
-                for a, name in zip(cap.attachments, attachment_names, strict=True)
-            ],
-        )
-        session.add(row)
-        await session.flush()
-        names = " ".join(
-            f"{p.display_name or ''} {p.value}".strip() for p in cap.participants
-        )
-        await index_interaction(session, row.id, cap.subject, cap.body, names)
-        return IngestResult(row.id, False, decision.customer_id)
+        decisions = [
+            decide(ps, owners, self.internal_domains, cap.needs_review)
+            for ps, cap in zip(pairs, caps, strict=True)
+        ]
+        candidates = [
+            business_id_candidates(d, f"{cap.subject}\n{cap.body}", cap.needs_review)
+            for d, cap in zip(decisions, caps, strict=True)
+        ]
+        by_business_id = await owners_of(session, [c for cs in candidates for c in cs])
+        return [
+            decide_by_business_id(d, cs, by_business_id) for d, cs in zip(decisions, candidates, strict=True)
+        ]
+
+
+def _participant_text(cap: Capture) -> str:
+    return " ".join(f"{p.display_name or ''} {p.value}".strip() for p in cap.participants)
+
+
+def _row(
+    cap: Capture, decision: LinkDecision, raw_name: str | None, attachment_names: list[str]
+) -> NewInteraction:
+    return NewInteraction(
+        values={
+            "channel": cap.channel,
+            "direction": cap.direction,
+            "occurred_at": cap.occurred_at,
+            "captured_at": utcnow(),
+            "subject": cap.subject,
+            "body": cap.body,
+            "message_id": cap.message_id,
+            "dedup_key": cap.dedup_key,
+            "raw_blob": raw_name,
+            "raw_size": len(cap.raw) if cap.raw is not None else 0,
+            "raw_content_type": cap.raw_content_type,
+            "customer_id": decision.customer_id,
+            "link_method": decision.method,
+            "needs_review": cap.needs_review,
+            "parse_errors": list(cap.parse_errors),
+            "meta": dict(cap.meta),
+        },
+        participants=[
+            {
+                "role": p.role,
+                "kind": p.kind,
+                "value": p.value,
+                "display_name": p.display_name,
+                "customer_id": owner,
+            }
+            for p, owner in zip(cap.participants, decision.participant_owners, strict=True)
+        ],
+        attachments=[
+            {"filename": a.filename, "content_type": a.content_type, "size": len(a.data), "blob": name}
+            for a, name in zip(cap.attachments, attachment_names, strict=True)
+        ],
+    )
 
 
 def email_capture(raw: bytes, received_at: datetime, internal_domains: Sequence[str]) -> Capture:
@@ -280,9 +302,7 @@ def email_capture(raw: bytes, received_at: datetime, internal_domains: Sequence[
         subject=parsed.subject,
         body=parsed.body,
         message_id=parsed.message_id,
-        participants=[
-            CapturedParticipant(a.role, "email", a.address, a.name) for a in parsed.addresses
-        ],
+        participants=[CapturedParticipant(a.role, "email", a.address, a.name) for a in parsed.addresses],
         attachments=[CapturedAttachment(a.filename, a.content_type, a.data) for a in parsed.attachments],
         parse_errors=errors,
         needs_review=parsed.address_defects,

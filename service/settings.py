@@ -146,9 +146,7 @@ def _coerce(section: str, key: str, value: Any, hint: Any, from_env: bool) -> An
     raise ConfigError(f"{where} has an unsupported type")  # pragma: no cover - programming error
 
 
-def _apply(
-    settings: Settings, data: Mapping[str, Any], source: str, from_env: bool = False
-) -> Settings:
+def _apply(settings: Settings, data: Mapping[str, Any], source: str, from_env: bool = False) -> Settings:
     sections = _section_types()
     for section, values in data.items():
         if section not in sections:

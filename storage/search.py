@@ -14,6 +14,7 @@ error or inject column filters):
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,16 +130,17 @@ def matching_ids(expression: str) -> Any:
     )
 
 
-async def index_interaction(
-    session: AsyncSession, interaction_id: int, subject: str, body: str, participants: str
+async def index_interactions(
+    session: AsyncSession, rows: Sequence[tuple[int, str, str, str]]
 ) -> None:
-    """Put one interaction's searchable text into the index (replacing what was there)."""
-    await unindex_interaction(session, interaction_id)
+    """Add new interactions' searchable text (id, subject, body, participants) in one statement."""
+    if not rows:
+        return
     await session.execute(
         text(
             "INSERT INTO interaction_fts(rowid, subject, body, participants) VALUES (:id, :s, :b, :p)"
         ),
-        {"id": interaction_id, "s": subject, "b": body, "p": participants},
+        [{"id": i, "s": s, "b": b, "p": p} for i, s, b, p in rows],
     )
 
 

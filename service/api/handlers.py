@@ -20,13 +20,18 @@ async def health(request: web.Request) -> web.Response:
 
 async def create_session(request: web.Request) -> web.Response:
     body = await json_body(request)
-    if not isinstance(body, dict) or not isinstance(body.get("username"), str) or not isinstance(
-        body.get("password"), str
+    if (
+        not isinstance(body, dict)
+        or not isinstance(body.get("username"), str)
+        or not isinstance(body.get("password"), str)
     ):
-        raise InvalidInput("send {\"username\": ..., \"password\": ...}")
+        raise InvalidInput('send {"username": ..., "password": ...}')
     settings = request.app[SETTINGS]
     token = await access.login(
-        request.app[DB], request.app[EXECUTOR], body["username"], body["password"],
+        request.app[DB],
+        request.app[EXECUTOR],
+        body["username"],
+        body["password"],
         settings.http.session_ttl_minutes,
     )
     return web.json_response(
@@ -46,9 +51,12 @@ async def create_customer(request: web.Request) -> web.Response:
 
 async def list_customers(request: web.Request) -> web.Response:
     page = await customers.find_customers(
-        request.app[DB], caller(request), request.query.get("q"),
+        request.app[DB],
+        caller(request),
+        request.query.get("q"),
         request.app[SETTINGS].linking.default_region,
-        request.query.get("cursor"), parse_limit(request.query.get("limit")),
+        request.query.get("cursor"),
+        parse_limit(request.query.get("limit")),
     )
     return web.json_response(page.to_dict())
 
@@ -77,7 +85,10 @@ async def list_interactions(request: web.Request) -> web.Response:
         unlinked=bool_param(request, "unlinked"),
     )
     page = await history.search_history(
-        request.app[DB], caller(request), query, request.query.get("cursor"),
+        request.app[DB],
+        caller(request),
+        query,
+        request.query.get("cursor"),
         parse_limit(request.query.get("limit")),
     )
     return web.json_response(page.to_dict())
@@ -96,7 +107,8 @@ async def get_raw(request: web.Request) -> web.Response:
     )
     extension = ".eml" if content_type == "message/rfc822" else ""
     return web.Response(
-        body=data, content_type=content_type,
+        body=data,
+        content_type=content_type,
         headers={"Content-Disposition": f'attachment; filename="interaction-{iid}{extension}"'},
     )
 
@@ -108,16 +120,19 @@ async def link_interaction(request: web.Request) -> web.Response:
     cid = body["customer_id"]
     if cid is not None and (not isinstance(cid, int) or isinstance(cid, bool)):
         raise InvalidInput("customer_id must be a whole number or null", "customer_id")
-    return web.json_response(
-        await history.set_link(request.app[DB], caller(request), path_id(request), cid)
-    )
+    return web.json_response(await history.set_link(request.app[DB], caller(request), path_id(request), cid))
 
 
 async def subjects(request: web.Request) -> web.Response:
     result = await history.subject_lookup(
-        request.app[DB], caller(request), request.app[SETTINGS].linking.default_region,
-        request.query.get("email"), request.query.get("phone"), int_param(request, "customer_id"),
-        request.query.get("cursor"), parse_limit(request.query.get("limit")),
+        request.app[DB],
+        caller(request),
+        request.app[SETTINGS].linking.default_region,
+        request.query.get("email"),
+        request.query.get("phone"),
+        int_param(request, "customer_id"),
+        request.query.get("cursor"),
+        parse_limit(request.query.get("limit")),
     )
     return web.json_response(result)
 
@@ -132,7 +147,10 @@ async def audit(request: web.Request) -> web.Response:
         until=time_param(request, "until"),
     )
     page = await list_audit(
-        request.app[DB], caller(request), flt, request.query.get("cursor"),
+        request.app[DB],
+        caller(request),
+        flt,
+        request.query.get("cursor"),
         parse_limit(request.query.get("limit")),
     )
     return web.json_response(page.to_dict())

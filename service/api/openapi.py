@@ -20,8 +20,16 @@ def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
 
 
 def _problems(*codes: int) -> dict[str, Any]:
-    text = {400: "Bad input", 401: "Not logged in", 403: "Role not allowed", 404: "Not found",
-            409: "Conflict", 413: "Body too large", 415: "Body is not JSON", 503: "Try again later"}
+    text = {
+        400: "Bad input",
+        401: "Not logged in",
+        403: "Role not allowed",
+        404: "Not found",
+        409: "Conflict",
+        413: "Body too large",
+        415: "Body is not JSON",
+        503: "Try again later",
+    }
     return {
         str(c): {"description": text[c], "content": {"application/problem+json": {"schema": _ref("Problem")}}}
         for c in codes
@@ -29,13 +37,19 @@ def _problems(*codes: int) -> dict[str, Any]:
 
 
 def _param(name: str, where: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"name": name, "in": where, "required": where == "path", "schema": schema,
-            "description": description}
+    return {
+        "name": name,
+        "in": where,
+        "required": where == "path",
+        "schema": schema,
+        "description": description,
+    }
 
 
 ID = _param("id", "path", {"type": "integer"}, "Numeric id")
-LIMIT = _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50},
-               "Page size")
+LIMIT = _param(
+    "limit", "query", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}, "Page size"
+)
 CURSOR = _param("cursor", "query", {"type": "string"}, "The `next` value of the previous page")
 STD = (400, 401, 403)
 
@@ -55,50 +69,70 @@ def _page(item: str) -> dict[str, Any]:
 SCHEMAS: dict[str, Any] = {
     "Problem": {
         "type": "object",
-        "properties": {"type": {"type": "string"}, "title": {"type": "string"},
-                       "status": {"type": "integer"}, "detail": {"type": "string"},
-                       "field": {"type": "string"}},
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "field": {"type": "string"},
+        },
     },
     "CustomerInput": {
         "type": "object",
         "properties": {
-            "name": {"type": "string"}, "business_id": {"type": ["string", "null"]},
+            "name": {"type": "string"},
+            "business_id": {"type": ["string", "null"]},
             "emails": {"type": "array", "items": {"type": "string"}},
             "phones": {"type": "array", "items": {"type": "string"}},
-            "address": {"type": ["string", "null"]}, "bank_account": {"type": ["string", "null"]},
-            "contact_person": {"type": ["string", "null"]}, "notes": {"type": ["string", "null"]},
+            "address": {"type": ["string", "null"]},
+            "bank_account": {"type": ["string", "null"]},
+            "contact_person": {"type": ["string", "null"]},
+            "notes": {"type": ["string", "null"]},
         },
         "additionalProperties": False,
     },
     "Customer": {
         "type": "object",
         "properties": {
-            "id": {"type": "integer"}, "name": {"type": "string"},
+            "id": {"type": "integer"},
+            "name": {"type": "string"},
             "business_id": {"type": ["string", "null"]},
             "emails": {"type": "array", "items": {"type": "string"}},
             "phones": {"type": "array", "items": {"type": "string", "description": "E.164"}},
-            "address": {"type": ["string", "null"]}, "bank_account": {"type": ["string", "null"]},
-            "contact_person": {"type": ["string", "null"]}, "notes": {"type": ["string", "null"]},
+            "address": {"type": ["string", "null"]},
+            "bank_account": {"type": ["string", "null"]},
+            "contact_person": {"type": ["string", "null"]},
+            "notes": {"type": ["string", "null"]},
             "created_at": {"type": "string", "format": "date-time"},
             "updated_at": {"type": "string", "format": "date-time"},
-            "linked_interactions": {"type": "array", "items": {"type": "integer"},
-                                    "description": "Only on create/update: interactions linked now"},
+            "linked_interactions": {
+                "type": "array",
+                "items": {"type": "integer"},
+                "description": "Only on create/update: interactions linked now",
+            },
         },
     },
     "Participant": {
         "type": "object",
-        "properties": {"role": {"type": "string"}, "kind": {"type": "string", "enum": ["email", "phone"]},
-                       "value": {"type": "string"}, "name": {"type": ["string", "null"]},
-                       "customer_id": {"type": ["integer", "null"]}},
+        "properties": {
+            "role": {"type": "string"},
+            "kind": {"type": "string", "enum": ["email", "phone"]},
+            "value": {"type": "string"},
+            "name": {"type": ["string", "null"]},
+            "customer_id": {"type": ["integer", "null"]},
+        },
     },
     "InteractionSummary": {
         "type": "object",
         "properties": {
-            "id": {"type": "integer"}, "channel": {"type": "string", "enum": ["email", "call", "chat"]},
+            "id": {"type": "integer"},
+            "channel": {"type": "string", "enum": ["email", "call", "chat"]},
             "direction": {"type": "string", "enum": ["in", "out"]},
             "occurred_at": {"type": "string", "format": "date-time"},
-            "subject": {"type": ["string", "null"]}, "snippet": {"type": "string"},
-            "customer_id": {"type": ["integer", "null"]}, "link_method": {"type": ["string", "null"]},
+            "subject": {"type": ["string", "null"]},
+            "snippet": {"type": "string"},
+            "customer_id": {"type": ["integer", "null"]},
+            "link_method": {"type": ["string", "null"]},
             "needs_review": {"type": "boolean"},
             "participants": {"type": "array", "items": _ref("Participant")},
             "attachment_count": {"type": "integer"},
@@ -107,117 +141,216 @@ SCHEMAS: dict[str, Any] = {
     "Interaction": {
         "allOf": [
             _ref("InteractionSummary"),
-            {"type": "object", "properties": {
-                "body": {"type": ["string", "null"]}, "message_id": {"type": ["string", "null"]},
-                "captured_at": {"type": "string", "format": "date-time"}, "raw_size": {"type": "integer"},
-                "parse_errors": {"type": "array", "items": {"type": "string"}},
-                "meta": {"type": "object"},
-                "attachments": {"type": "array", "items": {"type": "object"}},
-                "tags": {"type": "array", "items": {"type": "object"}},
-            }},
+            {
+                "type": "object",
+                "properties": {
+                    "body": {"type": ["string", "null"]},
+                    "message_id": {"type": ["string", "null"]},
+                    "captured_at": {"type": "string", "format": "date-time"},
+                    "raw_size": {"type": "integer"},
+                    "parse_errors": {"type": "array", "items": {"type": "string"}},
+                    "meta": {"type": "object"},
+                    "attachments": {"type": "array", "items": {"type": "object"}},
+                    "tags": {"type": "array", "items": {"type": "object"}},
+                },
+            },
         ]
     },
     "AuditEntry": {
         "type": "object",
-        "properties": {"id": {"type": "integer"}, "at": {"type": "string", "format": "date-time"},
-                       "actor": {"type": "string"}, "action": {"type": "string"},
-                       "customer_id": {"type": ["integer", "null"]},
-                       "interaction_id": {"type": ["integer", "null"]}, "detail": {"type": "object"}},
+        "properties": {
+            "id": {"type": "integer"},
+            "at": {"type": "string", "format": "date-time"},
+            "actor": {"type": "string"},
+            "action": {"type": "string"},
+            "customer_id": {"type": ["integer", "null"]},
+            "interaction_id": {"type": ["integer", "null"]},
+            "detail": {"type": "object"},
+        },
     },
 }
 
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 
 PATHS: dict[str, Any] = {
-    "/api/v1/health": {"get": {"summary": "Liveness", "security": [],
-                               "responses": {"200": _json({"type": "object"})}}},
-    "/api/v1/openapi.json": {"get": {"summary": "This document", "security": [],
-                                     "responses": {"200": _json({"type": "object"})}}},
-    "/api/v1/session": {"post": {
-        "summary": "Log in with a staff user's personal credentials",
-        "security": [],
-        "requestBody": {"required": True, "content": {"application/json": {"schema": {
-            "type": "object", "required": ["username", "password"],
-            "properties": {"username": {"type": "string"}, "password": {"type": "string"}}}}}},
-        "responses": {"201": _json({"type": "object", "properties": {
-            "token": {"type": "string"}, "expires_in": {"type": "integer"}}}, "Logged in"),
-            **_problems(400, 401, 415)},
-    }},
+    "/api/v1/health": {
+        "get": {"summary": "Liveness", "security": [], "responses": {"200": _json({"type": "object"})}}
+    },
+    "/api/v1/openapi.json": {
+        "get": {"summary": "This document", "security": [], "responses": {"200": _json({"type": "object"})}}
+    },
+    "/api/v1/session": {
+        "post": {
+            "summary": "Log in with a staff user's personal credentials",
+            "security": [],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["username", "password"],
+                            "properties": {"username": {"type": "string"}, "password": {"type": "string"}},
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "201": _json(
+                    {
+                        "type": "object",
+                        "properties": {"token": {"type": "string"}, "expires_in": {"type": "integer"}},
+                    },
+                    "Logged in",
+                ),
+                **_problems(400, 401, 415),
+            },
+        }
+    },
     "/api/v1/customers": {
-        "get": {"summary": "List or search customers (name, email, phone, business ID)",
-                "parameters": [_param("q", "query", {"type": "string"}, "Search text"), LIMIT, CURSOR],
-                "responses": {"200": _json(_page("Customer")), **_problems(*STD)}},
-        "post": {"summary": "Create a customer; earlier unlinked interactions naming it get linked",
-                 "requestBody": {"required": True,
-                                 "content": {"application/json": {"schema": _ref("CustomerInput")}}},
-                 "responses": {"201": _json(_ref("Customer"), "Created"),
-                               **_problems(*STD, 409, 413, 415)}},
+        "get": {
+            "summary": "List or search customers (name, email, phone, business ID)",
+            "parameters": [_param("q", "query", {"type": "string"}, "Search text"), LIMIT, CURSOR],
+            "responses": {"200": _json(_page("Customer")), **_problems(*STD)},
+        },
+        "post": {
+            "summary": "Create a customer; earlier unlinked interactions naming it get linked",
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("CustomerInput")}},
+            },
+            "responses": {"201": _json(_ref("Customer"), "Created"), **_problems(*STD, 409, 413, 415)},
+        },
     },
     "/api/v1/customers/{id}": {
-        "get": {"summary": "One customer", "parameters": [ID],
-                "responses": {"200": _json(_ref("Customer")), **_problems(*STD, 404)}},
-        "patch": {"summary": "Correct a customer; lists given replace the old ones", "parameters": [ID],
-                  "requestBody": {"required": True,
-                                  "content": {"application/json": {"schema": _ref("CustomerInput")}}},
-                  "responses": {"200": _json(_ref("Customer")), **_problems(*STD, 404, 409, 413, 415)}},
+        "get": {
+            "summary": "One customer",
+            "parameters": [ID],
+            "responses": {"200": _json(_ref("Customer")), **_problems(*STD, 404)},
+        },
+        "patch": {
+            "summary": "Correct a customer; lists given replace the old ones",
+            "parameters": [ID],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("CustomerInput")}},
+            },
+            "responses": {"200": _json(_ref("Customer")), **_problems(*STD, 404, 409, 413, 415)},
+        },
     },
-    "/api/v1/interactions": {"get": {
-        "summary": "Search the history, newest first",
-        "parameters": [
-            _param("q", "query", {"type": "string"},
-                   'Full text: words, "phrases", prefix*, -excluded, a OR b'),
-            _param("customer_id", "query", {"type": "integer"}, "One customer's timeline"),
-            _param("channel", "query", {"type": "string", "enum": ["email", "call", "chat"]}, "Channel"),
-            _param("since", "query", {"type": "string", "format": "date-time"}, "At or after"),
-            _param("until", "query", {"type": "string", "format": "date-time"}, "Before"),
-            _param("unlinked", "query", {"type": "boolean"}, "Only interactions with no customer"),
-            LIMIT, CURSOR,
-        ],
-        "responses": {"200": _json(_page("InteractionSummary")), **_problems(*STD)},
-    }},
-    "/api/v1/interactions/{id}": {"get": {
-        "summary": "One interaction: participants, body, attachments, tags", "parameters": [ID],
-        "responses": {"200": _json(_ref("Interaction")), **_problems(*STD, 404)}}},
-    "/api/v1/interactions/{id}/raw": {"get": {
-        "summary": "The original as captured (.eml for email)", "parameters": [ID],
-        "responses": {"200": {"description": "The raw bytes",
-                              "content": {"message/rfc822": {}, "application/octet-stream": {}}},
-                      **_problems(*STD, 404)}}},
-    "/api/v1/interactions/{id}/link": {"post": {
-        "summary": "Link to a customer by hand (customer_id null unlinks)", "parameters": [ID],
-        "requestBody": {"required": True, "content": {"application/json": {"schema": {
-            "type": "object", "required": ["customer_id"],
-            "properties": {"customer_id": {"type": ["integer", "null"]}}}}}},
-        "responses": {"200": _json(_ref("Interaction")), **_problems(*STD, 404, 415)}}},
-    "/api/v1/subjects": {"get": {
-        "summary": "Everything held about one person, linked or not",
-        "parameters": [_param("email", "query", {"type": "string"}, "An email address"),
-                       _param("phone", "query", {"type": "string"}, "A phone number"),
-                       _param("customer_id", "query", {"type": "integer"}, "A customer"), LIMIT, CURSOR],
-        "responses": {"200": _json({"type": "object", "properties": {
-            "customer": {"oneOf": [_ref("Customer"), {"type": "null"}]},
-            "identifiers": {"type": "array", "items": {"type": "object"}},
-            "interactions": _page("InteractionSummary")}}), **_problems(*STD, 404)}}},
-    "/api/v1/audit": {"get": {
-        "summary": "Who read or changed personal data (roles privacy, admin)",
-        "parameters": [_param("actor", "query", {"type": "string"}, "e.g. user:maija"),
-                       _param("action", "query", {"type": "string"}, "e.g. customer.read"),
-                       _param("customer_id", "query", {"type": "integer"}, "Customer"),
-                       _param("interaction_id", "query", {"type": "integer"}, "Interaction"),
-                       _param("since", "query", {"type": "string", "format": "date-time"}, "At or after"),
-                       _param("until", "query", {"type": "string", "format": "date-time"}, "Before"),
-                       LIMIT, CURSOR],
-        "responses": {"200": _json(_page("AuditEntry")), **_problems(*STD)}}},
+    "/api/v1/interactions": {
+        "get": {
+            "summary": "Search the history, newest first",
+            "parameters": [
+                _param(
+                    "q",
+                    "query",
+                    {"type": "string"},
+                    'Full text: words, "phrases", prefix*, -excluded, a OR b',
+                ),
+                _param("customer_id", "query", {"type": "integer"}, "One customer's timeline"),
+                _param("channel", "query", {"type": "string", "enum": ["email", "call", "chat"]}, "Channel"),
+                _param("since", "query", {"type": "string", "format": "date-time"}, "At or after"),
+                _param("until", "query", {"type": "string", "format": "date-time"}, "Before"),
+                _param("unlinked", "query", {"type": "boolean"}, "Only interactions with no customer"),
+                LIMIT,
+                CURSOR,
+            ],
+            "responses": {"200": _json(_page("InteractionSummary")), **_problems(*STD)},
+        }
+    },
+    "/api/v1/interactions/{id}": {
+        "get": {
+            "summary": "One interaction: participants, body, attachments, tags",
+            "parameters": [ID],
+            "responses": {"200": _json(_ref("Interaction")), **_problems(*STD, 404)},
+        }
+    },
+    "/api/v1/interactions/{id}/raw": {
+        "get": {
+            "summary": "The original as captured (.eml for email)",
+            "parameters": [ID],
+            "responses": {
+                "200": {
+                    "description": "The raw bytes",
+                    "content": {"message/rfc822": {}, "application/octet-stream": {}},
+                },
+                **_problems(*STD, 404),
+            },
+        }
+    },
+    "/api/v1/interactions/{id}/link": {
+        "post": {
+            "summary": "Link to a customer by hand (customer_id null unlinks)",
+            "parameters": [ID],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["customer_id"],
+                            "properties": {"customer_id": {"type": ["integer", "null"]}},
+                        }
+                    }
+                },
+            },
+            "responses": {"200": _json(_ref("Interaction")), **_problems(*STD, 404, 415)},
+        }
+    },
+    "/api/v1/subjects": {
+        "get": {
+            "summary": "Everything held about one person, linked or not",
+            "parameters": [
+                _param("email", "query", {"type": "string"}, "An email address"),
+                _param("phone", "query", {"type": "string"}, "A phone number"),
+                _param("customer_id", "query", {"type": "integer"}, "A customer"),
+                LIMIT,
+                CURSOR,
+            ],
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "customer": {"oneOf": [_ref("Customer"), {"type": "null"}]},
+                            "identifiers": {"type": "array", "items": {"type": "object"}},
+                            "interactions": _page("InteractionSummary"),
+                        },
+                    }
+                ),
+                **_problems(*STD, 404),
+            },
+        }
+    },
+    "/api/v1/audit": {
+        "get": {
+            "summary": "Who read or changed personal data (roles privacy, admin)",
+            "parameters": [
+                _param("actor", "query", {"type": "string"}, "e.g. user:maija"),
+                _param("action", "query", {"type": "string"}, "e.g. customer.read"),
+                _param("customer_id", "query", {"type": "integer"}, "Customer"),
+                _param("interaction_id", "query", {"type": "integer"}, "Interaction"),
+                _param("since", "query", {"type": "string", "format": "date-time"}, "At or after"),
+                _param("until", "query", {"type": "string", "format": "date-time"}, "Before"),
+                LIMIT,
+                CURSOR,
+            ],
+            "responses": {"200": _json(_page("AuditEntry")), **_problems(*STD)},
+        }
+    },
 }
 
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
-    "info": {"title": "Kirjuri API", "version": "1",
-             "description": "Customer interaction history. Errors are application/problem+json."},
+    "info": {
+        "title": "Kirjuri API",
+        "version": "1",
+        "description": "Customer interaction history. Errors are application/problem+json.",
+    },
     "servers": [{"url": "/"}],
     "security": BEARER,
-    "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-                   "schemas": SCHEMAS},
+    "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}, "schemas": SCHEMAS},
     "paths": PATHS,
 }
 

@@ -46,7 +46,9 @@ def problem(status: int, detail: str, **extra: object) -> web.Response:
     body.update({k: v for k, v in extra.items() if v is not None})
     headers = {"WWW-Authenticate": 'Bearer realm="kirjuri"'} if status == 401 else None
     return web.Response(
-        status=status, text=json.dumps(body, ensure_ascii=False), content_type=PROBLEM_TYPE,
+        status=status,
+        text=json.dumps(body, ensure_ascii=False),
+        content_type=PROBLEM_TYPE,
         headers=headers,
     )
 
