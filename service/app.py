@@ -10,15 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import multiprocessing
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 from aiohttp import web
 
 from service.api.auth import auth_middleware
 from service.api.problems import problem_middleware
 from service.api.routes import setup_routes
-from service.appkeys import BACKGROUND, BLOBS, DB, EXECUTOR, INGESTOR, SETTINGS
+from service.appkeys import BACKGROUND, BLOBS, DB, EXECUTOR, INGESTOR, PARSER, SETTINGS
 from service.ingest import Ingestor
 from service.plugins import connector_setups
 from service.settings import Settings
@@ -30,7 +31,16 @@ log = logging.getLogger(__name__)
 
 async def _executor(app: web.Application) -> AsyncIterator[None]:
     app[EXECUTOR] = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kirjuri")
+    workers = app[SETTINGS].ingest.parse_workers
+    # spawn, not fork: this process already runs threads (aiosqlite, the executor)
+    app[PARSER] = (
+        ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        if workers > 0
+        else app[EXECUTOR]
+    )
     yield
+    if app[PARSER] is not app[EXECUTOR]:
+        app[PARSER].shutdown(wait=True, cancel_futures=True)
     app[EXECUTOR].shutdown(wait=True)
 
 
@@ -52,6 +62,7 @@ async def _ingest(app: web.Application) -> AsyncIterator[None]:
         app[EXECUTOR],
         internal_domains=settings.linking.internal_domains,
         max_batch=settings.storage.max_batch,
+        parser=app[PARSER],
     )
     app[INGESTOR] = ingestor
     task = asyncio.create_task(ingestor.run(), name="ingest-writer")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 
 from aiohttp import web
 
@@ -16,5 +16,6 @@ SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", Database)
 BLOBS = web.AppKey("blobs", BlobStore)
 EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
+PARSER = web.AppKey("parser", Executor)  # processes that parse captured mail off the GIL
 INGESTOR = web.AppKey("ingestor", Ingestor)
 BACKGROUND = web.AppKey("background", list[asyncio.Task[None]])

@@ -225,7 +225,7 @@ async def subject_lookup(
         if customer_id is not None:
             customer = await get_customer(session, customer_id)
         else:
-            owner = (await owners_of(session, pairs)).get(pairs[0])
+            owner = (await session.run_sync(owners_of, pairs)).get(pairs[0])
             if owner is not None:
                 customer = await get_customer(session, owner)
     if customer is not None:

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from service.errors import IngestFailed
 from service.linking import (
@@ -93,10 +93,34 @@ class IngestResult:
 class _Pending:
     capture: Capture
     future: asyncio.Future[IngestResult]
+    blob_names: list[str] = field(default_factory=list)
+
+
+def _fail(batch: Sequence[_Pending], exc: BaseException, stage: str) -> None:
+    if isinstance(exc, StorageError | OSError):
+        log.error("%s of %d capture(s) failed: %s", stage, len(batch), exc)
+    else:
+        log.error("%s of %d capture(s) failed unexpectedly", stage, len(batch), exc_info=exc)
+    for item in batch:
+        if not item.future.done():
+            item.future.set_exception(IngestFailed("storage is unavailable"))
+
+
+async def _drain(queue: asyncio.Queue[_Pending], limit: int) -> list[_Pending]:
+    batch = [await queue.get()]
+    while len(batch) < limit and not queue.empty():
+        batch.append(queue.get_nowait())
+    return batch
 
 
 class Ingestor:
-    """Stores captures durably, in batches, from one writer task. Start with `run()` as a task."""
+    """Stores captures durably in a two-stage pipeline. Start with `run()` as a task.
+
+    Stage one drops captures already stored and writes the blobs of the rest (made durable
+    together); stage two inserts every capture whose blobs are durable in one transaction.
+    The stages overlap, so one batch's blobs are written while the previous batch commits.
+    A capture whose dedup key is already on its way waits for that one instead.
+    """
 
     def __init__(
         self,
@@ -105,13 +129,17 @@ class Ingestor:
         executor: Executor,
         internal_domains: Sequence[str] = (),
         max_batch: int = 64,
+        parser: Executor | None = None,
     ) -> None:
         self.db = db
         self.blobs = blobs
         self.executor = executor
+        self.parser = parser or executor
         self.internal_domains = list(internal_domains)
         self.max_batch = max_batch
-        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._to_blobs: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._to_rows: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._in_flight: dict[str, asyncio.Future[IngestResult]] = {}
         self.batches = 0
 
     async def ingest(self, capture: Capture) -> IngestResult:
@@ -119,105 +147,109 @@ class Ingestor:
 
         Raises IngestFailed (temporary: try again) when it could not be stored.
         """
+        key = capture.dedup_key
+        earlier = self._in_flight.get(key)
+        if earlier is not None:
+            first = await asyncio.shield(earlier)
+            return IngestResult(first.interaction_id, True, first.customer_id)
         future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Pending(capture, future))
-        return await future
+        self._in_flight[key] = future
+        try:
+            await self._to_blobs.put(_Pending(capture, future))
+            return await asyncio.shield(future)
+        finally:
+            if self._in_flight.get(key) is future:
+                del self._in_flight[key]
 
     async def ingest_email(self, raw: bytes) -> IngestResult:
-        """Parse a raw email off the event loop and store it; see `ingest`."""
+        """Parse a raw email off the event loop (in the parser processes) and store it; see `ingest`."""
         loop = asyncio.get_running_loop()
         capture = await loop.run_in_executor(
-            self.executor, email_capture, raw, utcnow(), tuple(self.internal_domains)
+            self.parser, email_capture, raw, utcnow(), tuple(self.internal_domains), False
         )
+        capture.raw = raw
         return await self.ingest(capture)
 
     async def run(self) -> None:
-        """The writer loop: runs until cancelled, finishing the batch in hand first."""
+        """Both stages; runs until cancelled, finishing the batches in hand first."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._stage(self._to_blobs, self._write_blobs, "writing blobs"))
+            group.create_task(self._stage(self._to_rows, self._write_rows, "writing rows"))
+
+    async def _stage(
+        self,
+        queue: asyncio.Queue[_Pending],
+        work: Callable[[list[_Pending]], Awaitable[None]],
+        name: str,
+    ) -> None:
         while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self.max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            await asyncio.shield(self._write_batch(batch))
+            batch = await _drain(queue, self.max_batch)
+            try:
+                await asyncio.shield(work(batch))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a stage must outlive any one bad batch
+                _fail(batch, exc, name)
 
     def fail_pending(self) -> None:
         """At shutdown: answer every capture still queued with IngestFailed (the sender retries)."""
-        while not self._queue.empty():
-            item = self._queue.get_nowait()
-            if not item.future.done():
-                item.future.set_exception(IngestFailed("the service is shutting down"))
+        for queue in (self._to_blobs, self._to_rows):
+            while not queue.empty():
+                _fail([queue.get_nowait()], IngestFailed("the service is shutting down"), "shutdown")
 
-    async def _write_batch(self, batch: list[_Pending]) -> None:
-        self.batches += 1
-        try:
-            results = await self._store(batch)
-        except Exception as exc:  # noqa: BLE001 - the writer must outlive any one bad batch
-            if isinstance(exc, StorageError | OSError):
-                log.error("storing %d capture(s) failed: %s", len(batch), exc)
-            else:
-                log.exception("unexpected error storing %d capture(s)", len(batch))
-            for item in batch:
-                if not item.future.done():
-                    item.future.set_exception(IngestFailed("storage is unavailable"))
-            return
-        for item, result in zip(batch, results, strict=True):
-            if not item.future.done():
-                item.future.set_result(result)
-
-    async def _store(self, batch: list[_Pending]) -> list[IngestResult]:
-        """Blobs first (fsynced), then every row of the batch in one transaction."""
-        async with self.db.read() as session:
-            known = await dedup_keys_stored(session, [p.capture.dedup_key for p in batch])
-        # only captures not stored before get blobs, so a duplicate leaves no orphan blob
-        fresh: dict[str, Capture] = {}
+    async def _write_blobs(self, batch: list[_Pending]) -> None:
+        """Answer duplicates of stored captures; make the blobs of the rest durable; pass them on."""
+        keys = [p.capture.dedup_key for p in batch]
+        known = await self.db.run_read(lambda session: dedup_keys_stored(session, keys))
+        fresh = []
         for p in batch:
-            if p.capture.dedup_key not in known:
-                fresh.setdefault(p.capture.dedup_key, p.capture)
-        payloads: list[bytes] = []
-        for cap in fresh.values():
-            if cap.raw is not None:
-                payloads.append(cap.raw)
-            payloads.extend(a.data for a in cap.attachments)
+            if p.capture.dedup_key in known:
+                p.future.set_result(IngestResult(known[p.capture.dedup_key], True))
+            else:
+                fresh.append(p)
+        payloads = [
+            data
+            for p in fresh
+            for data in ([p.capture.raw] if p.capture.raw is not None else [])
+            + [a.data for a in p.capture.attachments]
+        ]
         loop = asyncio.get_running_loop()
         names = iter(await loop.run_in_executor(self.executor, self.blobs.put_many, payloads))
+        for p in fresh:
+            count = (p.capture.raw is not None) + len(p.capture.attachments)
+            p.blob_names = [next(names) for _ in range(count)]
+            self._to_rows.put_nowait(p)
 
-        stored: dict[str, IngestResult] = {}
-        if fresh:
-            async with self.db.write() as session:
-                caps = list(fresh.values())
-                decisions = await self._decide(session, caps)
-                rows = []
-                for cap, decision in zip(caps, decisions, strict=True):
-                    raw_name = next(names) if cap.raw is not None else None
-                    rows.append(_row(cap, decision, raw_name, [next(names) for _ in cap.attachments]))
-                ids = await insert_interactions(session, rows)
-                await index_interactions(
-                    session,
-                    [
-                        (iid, cap.subject, cap.body, _participant_text(cap))
-                        for iid, cap in zip(ids, caps, strict=True)
-                    ],
-                )
-            for iid, cap, decision in zip(ids, caps, decisions, strict=True):
-                stored[cap.dedup_key] = IngestResult(iid, False, decision.customer_id)
-        results: list[IngestResult] = []
-        answered: set[str] = set()
-        for p in batch:
-            key = p.capture.dedup_key
-            if key in known:
-                results.append(IngestResult(known[key], True))
-            elif key in answered:  # the same capture twice in one batch
-                results.append(IngestResult(stored[key].interaction_id, True, stored[key].customer_id))
-            else:
-                results.append(stored[key])
-                answered.add(key)
-        return results
+    async def _write_rows(self, batch: list[_Pending]) -> None:
+        """Insert the batch's interactions, participants, attachments and search text in one commit."""
+        self.batches += 1
+        ids, decisions = await self.db.run_write(lambda session: self._insert(session, batch))
+        for p, iid, decision in zip(batch, ids, decisions, strict=True):
+            if not p.future.done():
+                p.future.set_result(IngestResult(iid, False, decision.customer_id))
 
-    async def _decide(self, session: AsyncSession, caps: list[Capture]) -> list[LinkDecision]:
+    def _insert(self, session: Session, batch: list[_Pending]) -> tuple[list[int], list[LinkDecision]]:
+        caps = [p.capture for p in batch]
+        decisions = self._decide(session, caps)
+        rows = []
+        for p, decision in zip(batch, decisions, strict=True):
+            names = list(p.blob_names)
+            raw_name = names.pop(0) if p.capture.raw is not None else None
+            rows.append(_row(p.capture, decision, raw_name, names))
+        ids = insert_interactions(session, rows)
+        index_interactions(
+            session,
+            [
+                (iid, cap.subject, cap.body, _participant_text(cap))
+                for iid, cap in zip(ids, caps, strict=True)
+            ],
+        )
+        return ids, decisions
+
+    def _decide(self, session: Session, caps: list[Capture]) -> list[LinkDecision]:
         """Link decisions for a batch, with two identifier look-ups for all of it."""
         pairs = [[(p.kind, p.value) for p in cap.participants] for cap in caps]
-        owners = await owners_of(
-            session, [pair for ps in pairs for pair in linkable(ps, self.internal_domains)]
-        )
+        owners = owners_of(session, [pair for ps in pairs for pair in linkable(ps, self.internal_domains)])
         decisions = [
             decide(ps, owners, self.internal_domains, cap.needs_review)
             for ps, cap in zip(pairs, caps, strict=True)
@@ -226,7 +258,7 @@ class Ingestor:
             business_id_candidates(d, f"{cap.subject}\n{cap.body}", cap.needs_review)
             for d, cap in zip(decisions, caps, strict=True)
         ]
-        by_business_id = await owners_of(session, [c for cs in candidates for c in cs])
+        by_business_id = owners_of(session, [c for cs in candidates for c in cs])
         return [
             decide_by_business_id(d, cs, by_business_id) for d, cs in zip(decisions, candidates, strict=True)
         ]
@@ -275,10 +307,13 @@ def _row(
     )
 
 
-def email_capture(raw: bytes, received_at: datetime, internal_domains: Sequence[str]) -> Capture:
+def email_capture(
+    raw: bytes, received_at: datetime, internal_domains: Sequence[str], keep_raw: bool = True
+) -> Capture:
     """A capture of one raw email: parsed headers, text body, attachments, dedup key.
 
-    Mail without a Message-ID is de-duplicated by the sha256 of its bytes.
+    Mail without a Message-ID is de-duplicated by the sha256 of its bytes. With `keep_raw`
+    false the raw bytes are left out (a parser process need not send them back).
     """
     parsed = parse_email(raw)
     sender = next((a.address for a in parsed.addresses if a.role == "from"), "")
@@ -297,7 +332,7 @@ def email_capture(raw: bytes, received_at: datetime, internal_domains: Sequence[
         dedup_key=(
             f"email:mid:{parsed.message_id}" if parsed.message_id else f"email:sha256:{sha256_hex(raw)}"
         ),
-        raw=raw,
+        raw=raw if keep_raw else None,
         raw_content_type="message/rfc822",
         subject=parsed.subject,
         body=parsed.body,

@@ -79,6 +79,11 @@ class StorageSettings:
 
 
 @dataclass(frozen=True)
+class IngestSettings:
+    parse_workers: int = 2
+
+
+@dataclass(frozen=True)
 class LinkingSettings:
     default_region: str = "FI"
     internal_domains: list[str] = field(default_factory=list)
@@ -97,6 +102,7 @@ class Settings:
     http: HttpSettings = field(default_factory=HttpSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
     linking: LinkingSettings = field(default_factory=LinkingSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column, relationship, selectinload
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, selectinload
 
 from storage.base import Base, utcnow
 from storage.errors import Conflict, NotFound
@@ -66,14 +66,15 @@ async def get_customer(session: AsyncSession, customer_id: int) -> Customer:
     return customer
 
 
-async def owners_of(
-    session: AsyncSession, identifiers: Iterable[tuple[str, str]]
-) -> dict[tuple[str, str], int]:
-    """Map (kind, value) pairs to the id of the customer who holds them, for those that are held."""
+def owners_of(session: Session, identifiers: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """Map (kind, value) pairs to the id of the customer who holds them, for those that are held.
+
+    Synchronous (batch ingest runs it in one thread hop); async callers use `session.run_sync`.
+    """
     pairs = set(identifiers)
     if not pairs:
         return {}
-    rows = await session.execute(
+    rows = session.execute(
         select(CustomerIdentifier.kind, CustomerIdentifier.value, CustomerIdentifier.customer_id).where(
             or_(*[(CustomerIdentifier.kind == k) & (CustomerIdentifier.value == v) for k, v in pairs])
         )
@@ -88,7 +89,7 @@ async def set_identifiers(
 
     Raises Conflict naming the identifier if another customer holds one of them.
     """
-    owners = await owners_of(session, wanted)
+    owners = await session.run_sync(owners_of, wanted)
     for pair, owner in owners.items():
         if owner != customer.id:
             raise Conflict(f"{pair[0]} {pair[1]} already belongs to customer {owner}")

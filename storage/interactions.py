@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     Boolean,
     ForeignKey,
     Integer,
     String,
+    Table,
     Text,
     and_,
     func,
@@ -26,7 +27,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column, relationship, selectinload
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, selectinload
 from sqlalchemy.sql import Select
 
 from storage.base import Base, utcnow
@@ -77,9 +78,7 @@ class Participant(Base):
     __tablename__ = "participants"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    interaction_id: Mapped[int] = mapped_column(
-        ForeignKey("interactions.id", ondelete="CASCADE"), index=True
-    )
+    interaction_id: Mapped[int] = mapped_column(ForeignKey("interactions.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(String(16))
     kind: Mapped[str] = mapped_column(String(16))
     value: Mapped[str] = mapped_column(String(320), index=True)
@@ -97,9 +96,7 @@ class Attachment(Base):
     __tablename__ = "attachments"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    interaction_id: Mapped[int] = mapped_column(
-        ForeignKey("interactions.id", ondelete="CASCADE"), index=True
-    )
+    interaction_id: Mapped[int] = mapped_column(ForeignKey("interactions.id", ondelete="CASCADE"), index=True)
     filename: Mapped[str | None] = mapped_column(String(500))
     content_type: Mapped[str] = mapped_column(String(200))
     size: Mapped[int] = mapped_column(Integer)
@@ -114,9 +111,7 @@ class Tag(Base):
     __tablename__ = "tags"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    interaction_id: Mapped[int] = mapped_column(
-        ForeignKey("interactions.id", ondelete="CASCADE"), index=True
-    )
+    interaction_id: Mapped[int] = mapped_column(ForeignKey("interactions.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(32))
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -137,6 +132,11 @@ class InteractionFilter:
     naming: Sequence[tuple[str, str]] = ()
 
 
+def _table(model: type[Base]) -> Table:
+    """The Core table of a model, for executemany inserts without ORM bookkeeping."""
+    return cast(Table, model.__table__)
+
+
 @dataclass
 class NewInteraction:
     """One interaction to insert: its column values, participants and attachments (as dicts)."""
@@ -146,7 +146,7 @@ class NewInteraction:
     attachments: list[dict[str, Any]]
 
 
-async def insert_interactions(session: AsyncSession, items: Sequence[NewInteraction]) -> list[int]:
+def insert_interactions(session: Session, items: Sequence[NewInteraction]) -> list[int]:
     """Insert many interactions with their participants and attachments in three statements.
 
     Returns the new ids in the order given. Raises IntegrityError if a dedup_key exists.
@@ -155,23 +155,25 @@ async def insert_interactions(session: AsyncSession, items: Sequence[NewInteract
     """
     if not items:
         return []
-    await session.execute(insert(Interaction.__table__), [item.values for item in items])
-    by_key = await dedup_keys_stored(session, [item.values["dedup_key"] for item in items])
+    session.execute(insert(_table(Interaction)), [item.values for item in items])
+    by_key = dedup_keys_stored(session, [item.values["dedup_key"] for item in items])
     ids = [by_key[item.values["dedup_key"]] for item in items]
-    participants = [p | {"interaction_id": iid} for iid, item in zip(ids, items, strict=True)
-                    for p in item.participants]
-    attachments = [a | {"interaction_id": iid} for iid, item in zip(ids, items, strict=True)
-                   for a in item.attachments]
+    participants = [
+        p | {"interaction_id": iid} for iid, item in zip(ids, items, strict=True) for p in item.participants
+    ]
+    attachments = [
+        a | {"interaction_id": iid} for iid, item in zip(ids, items, strict=True) for a in item.attachments
+    ]
     if participants:
-        await session.execute(insert(Participant.__table__), participants)
+        session.execute(insert(_table(Participant)), participants)
     if attachments:
-        await session.execute(insert(Attachment.__table__), attachments)
+        session.execute(insert(_table(Attachment)), attachments)
     return ids
 
 
-async def dedup_keys_stored(session: AsyncSession, keys: Sequence[str]) -> dict[str, int]:
+def dedup_keys_stored(session: Session, keys: Sequence[str]) -> dict[str, int]:
     """Which of these dedup keys are stored already, and under which interaction id."""
-    rows = await session.execute(
+    rows = session.execute(
         select(Interaction.dedup_key, Interaction.id).where(Interaction.dedup_key.in_(list(keys)))
     )
     return {key: iid for key, iid in rows}

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Integer, column, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from storage.errors import BadQuery
 
@@ -130,16 +131,12 @@ def matching_ids(expression: str) -> Any:
     )
 
 
-async def index_interactions(
-    session: AsyncSession, rows: Sequence[tuple[int, str, str, str]]
-) -> None:
+def index_interactions(session: Session, rows: Sequence[tuple[int, str, str, str]]) -> None:
     """Add new interactions' searchable text (id, subject, body, participants) in one statement."""
     if not rows:
         return
-    await session.execute(
-        text(
-            "INSERT INTO interaction_fts(rowid, subject, body, participants) VALUES (:id, :s, :b, :p)"
-        ),
+    session.execute(
+        text("INSERT INTO interaction_fts(rowid, subject, body, participants) VALUES (:id, :s, :b, :p)"),
         [{"id": i, "s": s, "b": b, "p": p} for i, s, b, p in rows],
     )
 

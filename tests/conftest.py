@@ -36,6 +36,7 @@ def settings(tmp_path: Path) -> Settings:
         base.replace("storage", data_dir=str(tmp_path / "data"))
         .replace("smtp", port=0, accept=["journal@capture.test", "@localhost"])
         .replace("linking", internal_domains=["laskukassa.fi"])
+        .replace("ingest", parse_workers=0)  # the CLI test covers the parser processes
     )
 
 
