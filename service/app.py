@@ -38,6 +38,9 @@ async def _executor(app: web.Application) -> AsyncIterator[None]:
         if workers > 0
         else app[EXECUTOR]
     )
+    if app[PARSER] is not app[EXECUTOR]:
+        # start the parser processes now, not on the first large message
+        await asyncio.get_running_loop().run_in_executor(app[PARSER], int, "0")
     yield
     if app[PARSER] is not app[EXECUTOR]:
         app[PARSER].shutdown(wait=True, cancel_futures=True)
@@ -63,6 +66,8 @@ async def _ingest(app: web.Application) -> AsyncIterator[None]:
         internal_domains=settings.linking.internal_domains,
         max_batch=settings.storage.max_batch,
         parser=app[PARSER],
+        process_parse_min_bytes=settings.ingest.process_parse_min_bytes,
+        max_body_chars=settings.ingest.max_body_chars,
     )
     app[INGESTOR] = ingestor
     task = asyncio.create_task(ingestor.run(), name="ingest-writer")

@@ -21,7 +21,8 @@ _EMAIL = re.compile(
     r"[A-Za-z0-9\u0080-\U0010ffff](?:[A-Za-z0-9\u0080-\U0010ffff-]{0,61}[A-Za-z0-9\u0080-\U0010ffff])?$"
 )
 _BUSINESS_ID = re.compile(r"^(\d{7})-(\d)$")
-_BUSINESS_ID_IN_TEXT = re.compile(r"\d{7}-\d")
+_CHECK_PART = re.compile(r"-[0-9]")  # anchor on the rare "-digit", then look back
+_ASCII_DIGITS = re.compile(r"[0-9]+")
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2)
 
 
@@ -72,13 +73,16 @@ def normalise_business_id(value: str, field: str = "business_id") -> str:
 def business_ids_in(text: str) -> list[str]:
     """Valid business IDs written in a text, in order of first appearance."""
     found: list[str] = []
-    for match in _BUSINESS_ID_IN_TEXT.finditer(text):
-        start, end = match.span()
+    for match in _CHECK_PART.finditer(text):
+        dash = match.start()
+        start, end = dash - 7, dash + 2
+        if start < 0 or not _ASCII_DIGITS.fullmatch(text, start, dash):
+            continue
         if (start and (text[start - 1].isdigit() or text[start - 1] == "-")) or (
             end < len(text) and (text[end].isdigit() or text[end] == "-")
         ):
             continue  # part of a longer number
-        candidate = match.group()
+        candidate = text[start:end]
         digits, check = candidate.split("-")
         if _business_id_ok(digits, check) and candidate not in found:
             found.append(candidate)

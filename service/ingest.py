@@ -130,16 +130,21 @@ class Ingestor:
         internal_domains: Sequence[str] = (),
         max_batch: int = 64,
         parser: Executor | None = None,
+        process_parse_min_bytes: int = 1_048_576,
+        max_body_chars: int = 1_000_000,
     ) -> None:
         self.db = db
         self.blobs = blobs
         self.executor = executor
         self.parser = parser or executor
+        self.process_parse_min_bytes = process_parse_min_bytes
+        self.max_body_chars = max_body_chars
         self.internal_domains = list(internal_domains)
         self.max_batch = max_batch
         self._to_blobs: asyncio.Queue[_Pending] = asyncio.Queue()
         self._to_rows: asyncio.Queue[_Pending] = asyncio.Queue()
         self._in_flight: dict[str, asyncio.Future[IngestResult]] = {}
+        self._large: set[asyncio.Task[None]] = set()
         self.batches = 0
 
     async def ingest(self, capture: Capture) -> IngestResult:
@@ -147,6 +152,11 @@ class Ingestor:
 
         Raises IngestFailed (temporary: try again) when it could not be stored.
         """
+        if len(capture.body) > self.max_body_chars:
+            capture.body = capture.body[: self.max_body_chars]
+            capture.parse_errors.append(
+                f"text body longer than {self.max_body_chars} characters: the rest is only in the original"
+            )
         key = capture.dedup_key
         earlier = self._in_flight.get(key)
         if earlier is not None:
@@ -162,10 +172,16 @@ class Ingestor:
                 del self._in_flight[key]
 
     async def ingest_email(self, raw: bytes) -> IngestResult:
-        """Parse a raw email off the event loop (in the parser processes) and store it; see `ingest`."""
+        """Parse a raw email off the event loop and store it; see `ingest`.
+
+        Ordinary mail is parsed in a thread (cheaper than shipping it to another process);
+        large mail goes to the parser processes, so its seconds of pure-Python parsing never
+        hold the interpreter lock that the event loop needs.
+        """
         loop = asyncio.get_running_loop()
+        where = self.parser if len(raw) >= self.process_parse_min_bytes else self.executor
         capture = await loop.run_in_executor(
-            self.parser, email_capture, raw, utcnow(), tuple(self.internal_domains), False
+            where, email_capture, raw, utcnow(), tuple(self.internal_domains), False
         )
         capture.raw = raw
         return await self.ingest(capture)
@@ -198,26 +214,35 @@ class Ingestor:
                 _fail([queue.get_nowait()], IngestFailed("the service is shutting down"), "shutdown")
 
     async def _write_blobs(self, batch: list[_Pending]) -> None:
-        """Answer duplicates of stored captures; make the blobs of the rest durable; pass them on."""
+        """Answer duplicates of stored captures; make the blobs of the rest durable; pass them on.
+
+        A large capture's blobs are written in a task of their own, so the small captures
+        behind it do not wait for megabytes to reach the disk.
+        """
         keys = [p.capture.dedup_key for p in batch]
         known = await self.db.run_read(lambda session: dedup_keys_stored(session, keys))
-        fresh = []
+        small: list[_Pending] = []
         for p in batch:
             if p.capture.dedup_key in known:
                 p.future.set_result(IngestResult(known[p.capture.dedup_key], True))
+            elif _payload_size(p.capture) >= self.process_parse_min_bytes:
+                task = asyncio.create_task(self._write_blobs_of([p], "writing large blobs"))
+                self._large.add(task)
+                task.add_done_callback(self._large.discard)
             else:
-                fresh.append(p)
-        payloads = [
-            data
-            for p in fresh
-            for data in ([p.capture.raw] if p.capture.raw is not None else [])
-            + [a.data for a in p.capture.attachments]
-        ]
-        loop = asyncio.get_running_loop()
-        names = iter(await loop.run_in_executor(self.executor, self.blobs.put_many, payloads))
+                small.append(p)
+        await self._write_blobs_of(small, "writing blobs")
+
+    async def _write_blobs_of(self, fresh: list[_Pending], stage: str) -> None:
+        payloads = [data for p in fresh for data in _payloads(p.capture)]
+        try:
+            loop = asyncio.get_running_loop()
+            names = iter(await loop.run_in_executor(self.executor, self.blobs.put_many, payloads))
+        except Exception as exc:  # noqa: BLE001 - answered per capture, the stage goes on
+            _fail(fresh, exc, stage)
+            return
         for p in fresh:
-            count = (p.capture.raw is not None) + len(p.capture.attachments)
-            p.blob_names = [next(names) for _ in range(count)]
+            p.blob_names = [next(names) for _ in _payloads(p.capture)]
             self._to_rows.put_nowait(p)
 
     async def _write_rows(self, batch: list[_Pending]) -> None:
@@ -262,6 +287,15 @@ class Ingestor:
         return [
             decide_by_business_id(d, cs, by_business_id) for d, cs in zip(decisions, candidates, strict=True)
         ]
+
+
+def _payloads(cap: Capture) -> list[bytes]:
+    """The blobs of a capture, raw original first."""
+    return ([cap.raw] if cap.raw is not None else []) + [a.data for a in cap.attachments]
+
+
+def _payload_size(cap: Capture) -> int:
+    return sum(len(data) for data in _payloads(cap))
 
 
 def _participant_text(cap: Capture) -> str:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
 from email.message import Message
-from email.parser import BytesHeaderParser, BytesParser
+from email.parser import BytesParser
 from typing import Any
 
 from service.htmltext import html_to_text
@@ -61,9 +61,18 @@ class ParsedEmail:
     address_defects: bool = False
 
 
+def _raw_headers(msg: Message, name: str) -> list[str]:
+    """The unfolded values of a header as written (compat32 keeps them unparsed)."""
+    return [str(v).replace("\r\n", "").replace("\n", "") for v in msg.get_all(name) or []]
+
+
 def _header(msg: Message, name: str, errors: list[str]) -> Any:
+    """The first value of a header parsed by `policy.default` (RFC 2047 words decoded)."""
+    values = _raw_headers(msg, name)
+    if not values:
+        return None
     try:
-        return msg[name]
+        return policy.default.header_factory(name, values[0])
     except Exception as exc:  # noqa: BLE001 - the stdlib raises many kinds on broken headers
         errors.append(f"{name} header could not be read ({type(exc).__name__})")
         return None
@@ -97,7 +106,7 @@ def _addresses(msg: Message, parsed: ParsedEmail) -> None:
     for role, header in ADDRESS_HEADERS:
         values = []
         try:
-            values = msg.get_all(header) or []
+            values = [policy.default.header_factory(header, v) for v in _raw_headers(msg, header)]
         except Exception as exc:  # noqa: BLE001
             parsed.parse_errors.append(f"{header} header could not be read ({type(exc).__name__})")
             parsed.address_defects = True
@@ -163,32 +172,32 @@ class _Body:
 def parse_email(raw: bytes) -> ParsedEmail:
     """Everything Kirjuri reads from a message; notes problems instead of raising.
 
-    Headers are read with `policy.default` (RFC 2047 words, strict address lists) from a
-    headers-only parse; the MIME tree is walked with `compat32`, which does not re-parse a
-    header on every access (three times faster on ordinary mail).
+    The message is parsed once with `compat32`, which keeps headers as written and does not
+    re-parse one on every access; the few headers Kirjuri reads are then parsed with
+    `policy.default`'s header classes (RFC 2047 words, strict address lists). About three
+    times faster on ordinary mail than `policy.default` throughout.
     """
     parsed = ParsedEmail()
     try:
-        head = BytesHeaderParser(policy=policy.default).parsebytes(raw)
         tree = BytesParser(policy=policy.compat32).parsebytes(raw)
     except Exception as exc:  # noqa: BLE001 - keep the raw bytes whatever the parser thinks
         parsed.parse_errors.append(f"message could not be parsed ({type(exc).__name__})")
         return parsed
     for defect in {type(d).__name__ for p in tree.walk() for d in p.defects}:
         parsed.parse_errors.append(f"MIME: {defect}")
-    parsed.message_id = _msg_id(_header(head, "Message-ID", parsed.parse_errors))
-    parsed.in_reply_to = _msg_id(_header(head, "In-Reply-To", parsed.parse_errors))
-    refs = _header(head, "References", parsed.parse_errors)
-    parsed.references = str(refs).split() if refs else []
-    subject = _header(head, "Subject", parsed.parse_errors)
+    ids = {name: _raw_headers(tree, name) for name in ("Message-ID", "In-Reply-To", "References")}
+    parsed.message_id = _msg_id(ids["Message-ID"][0]) if ids["Message-ID"] else None
+    parsed.in_reply_to = _msg_id(ids["In-Reply-To"][0]) if ids["In-Reply-To"] else None
+    parsed.references = " ".join(ids["References"]).split()
+    subject = _header(tree, "Subject", parsed.parse_errors)
     parsed.subject = str(subject).strip() if subject is not None else ""
-    date = _header(head, "Date", parsed.parse_errors)
+    date = _header(tree, "Date", parsed.parse_errors)
     when = getattr(date, "datetime", None)
     if isinstance(when, datetime):
         parsed.date = (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
     elif date is not None:
         parsed.parse_errors.append("Date header is not a valid date; the time of capture is used")
-    _addresses(head, parsed)
+    _addresses(tree, parsed)
     body = _Body(parsed)
     try:
         body.visit(tree)

@@ -80,7 +80,9 @@ class StorageSettings:
 
 @dataclass(frozen=True)
 class IngestSettings:
-    parse_workers: int = 2
+    parse_workers: int = 1
+    process_parse_min_bytes: int = 1_048_576
+    max_body_chars: int = 1_000_000
 
 
 @dataclass(frozen=True)

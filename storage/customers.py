@@ -74,9 +74,17 @@ def owners_of(session: Session, identifiers: Iterable[tuple[str, str]]) -> dict[
     pairs = set(identifiers)
     if not pairs:
         return {}
+    by_kind: dict[str, list[str]] = {}
+    for kind, value in pairs:
+        by_kind.setdefault(kind, []).append(value)
     rows = session.execute(
         select(CustomerIdentifier.kind, CustomerIdentifier.value, CustomerIdentifier.customer_id).where(
-            or_(*[(CustomerIdentifier.kind == k) & (CustomerIdentifier.value == v) for k, v in pairs])
+            or_(
+                *[
+                    (CustomerIdentifier.kind == kind) & CustomerIdentifier.value.in_(values)
+                    for kind, values in by_kind.items()
+                ]
+            )
         )
     )
     return {(kind, value): cid for kind, value, cid in rows}
