@@ -263,8 +263,8 @@ async def bench(args: argparse.Namespace) -> None:
                 during, big_time = await steady(port, 50, 8, 10, rng, big=big)
                 print(f"   {name:14} alone   p50 {pct(alone, 0.5):6.1f} ms   p95 {pct(alone, 0.95):6.1f} ms")
                 print(
-                    f"   {name:14} + 20 MB p50 {pct(during, 0.5):6.1f} ms   p95 {pct(during, 0.95):6.1f} ms   "
-                    f"(20 MB message answered in {big_time:.2f} s)"
+                    f"   {name:14} + 20 MB p50 {pct(during, 0.5):6.1f} ms   "
+                    f"p95 {pct(during, 0.95):6.1f} ms   (20 MB message answered in {big_time:.2f} s)"
                 )
         finally:
             for proc, _ in servers.values():
