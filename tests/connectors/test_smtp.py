@@ -256,3 +256,21 @@ async def test_starttls_and_auth_with_a_service_token(
 
     assert await asyncio.to_thread(deliver, "mail-gateway", "wrong-token") == 535
     assert await asyncio.to_thread(deliver, "mail-gateway", token) == 250
+
+
+async def test_command_budget_cuts_loops_but_not_long_journaling_sessions(
+    kirjuri_factory, settings: Settings
+) -> None:
+    k = await kirjuri_factory(settings.replace("smtp", command_call_limit=3))
+    auth = await k.login("agent")
+
+    def session() -> tuple[list[int], int]:
+        with smtplib.SMTP("127.0.0.1", k.smtp_port, timeout=30) as smtp:
+            refused = [smtp.sendmail("a@example.fi", ["journal@capture.test"], make_mail()) for _ in range(5)]
+            assert refused == [{}] * 5  # five messages, more than the per-command budget of 3
+            codes = [smtp.docmd("NOOP")[0] for _ in range(4)]
+            return codes, len(refused)
+
+    codes, sent = await asyncio.to_thread(session)
+    assert codes == [250, 250, 250, 421]
+    assert (await interactions(k, auth))["total"] == sent
