@@ -241,8 +241,9 @@ async def bench(args: argparse.Namespace) -> None:
                 f"{args.messages} (median of rounds)"
             )
             for name in servers:
+                rounds = " ".join(f"{r:.0f}" for r in rates[name])
                 print(
-                    f"   {name:14} {statistics.median(rates[name]):7.0f} msg/s   "
+                    f"   {name:14} {statistics.median(rates[name]):7.0f} msg/s ({rounds})   "
                     f"p50 {pct(lats[name], 0.5):6.1f} ms   p95 {pct(lats[name], 0.95):6.1f} ms"
                 )
             ratio = statistics.median(rates["kirjuri"]) / statistics.median(rates["bare aiosmtpd"])

@@ -97,7 +97,7 @@ class _Pending:
 
 
 def _fail(batch: Sequence[_Pending], exc: BaseException, stage: str) -> None:
-    if isinstance(exc, StorageError | OSError):
+    if isinstance(exc, StorageError | OSError | IngestFailed | asyncio.CancelledError):
         log.error("%s of %d capture(s) failed: %s", stage, len(batch), exc)
     else:
         log.error("%s of %d capture(s) failed unexpectedly", stage, len(batch), exc_info=exc)
@@ -188,9 +188,14 @@ class Ingestor:
 
     async def run(self) -> None:
         """Both stages; runs until cancelled, finishing the batches in hand first."""
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self._stage(self._to_blobs, self._write_blobs, "writing blobs"))
-            group.create_task(self._stage(self._to_rows, self._write_rows, "writing rows"))
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._stage(self._to_blobs, self._write_blobs, "writing blobs"))
+                group.create_task(self._stage(self._to_rows, self._write_rows, "writing rows"))
+        finally:
+            for task in list(self._large):
+                task.cancel()
+            await asyncio.gather(*self._large, return_exceptions=True)
 
     async def _stage(
         self,
@@ -238,8 +243,10 @@ class Ingestor:
         try:
             loop = asyncio.get_running_loop()
             names = iter(await loop.run_in_executor(self.executor, self.blobs.put_many, payloads))
-        except Exception as exc:  # noqa: BLE001 - answered per capture, the stage goes on
+        except (Exception, asyncio.CancelledError) as exc:  # answered per capture, the stage goes on
             _fail(fresh, exc, stage)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
             return
         for p in fresh:
             p.blob_names = [next(names) for _ in _payloads(p.capture)]

@@ -274,3 +274,22 @@ async def test_command_budget_cuts_loops_but_not_long_journaling_sessions(
     codes, sent = await asyncio.to_thread(session)
     assert codes == [250, 250, 250, 421]
     assert (await interactions(k, auth))["total"] == sent
+
+
+async def test_large_mail_is_parsed_in_a_process_and_its_body_capped(
+    kirjuri_factory, settings: Settings
+) -> None:
+    k = await kirjuri_factory(
+        settings.replace("ingest", parse_workers=1, process_parse_min_bytes=10_000, max_body_chars=5_000)
+    )
+    auth = await k.login("agent")
+    body = "alku " + "x" * 30_000 + " loppusana"
+    raw = make_mail(body=body, message_id="<large@example.fi>")
+    code, _ = await k.send(raw)
+    assert code == 250
+    item = (await interactions(k, auth))["items"][0]
+    detail = await (await k.client.get(f"/api/v1/interactions/{item['id']}", headers=auth)).json()
+    assert len(detail["body"]) == 5_000 and detail["body"].startswith("alku ")
+    assert any("only in the original" in e for e in detail["parse_errors"])
+    raw_back = await (await k.client.get(f"/api/v1/interactions/{item['id']}/raw", headers=auth)).read()
+    assert raw_back == raw  # nothing is lost: the whole message is in the original
