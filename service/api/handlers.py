@@ -6,11 +6,10 @@ from aiohttp import web
 
 from service import access, customers, history
 from service.api.auth import caller
-from service.api.params import bool_param, int_param, json_body, path_id, time_param
+from service.api.params import bool_param, int_param, json_body, page_params, path_id, time_param
 from service.appkeys import BLOBS, DB, EXECUTOR, SETTINGS
 from service.audit import list_audit
 from service.errors import InvalidInput
-from service.pagination import parse_limit
 from storage.audit import AuditFilter
 
 
@@ -55,8 +54,7 @@ async def list_customers(request: web.Request) -> web.Response:
         caller(request),
         request.query.get("q"),
         request.app[SETTINGS].linking.default_region,
-        request.query.get("cursor"),
-        parse_limit(request.query.get("limit")),
+        *page_params(request),
     )
     return web.json_response(page.to_dict())
 
@@ -88,8 +86,7 @@ async def list_interactions(request: web.Request) -> web.Response:
         request.app[DB],
         caller(request),
         query,
-        request.query.get("cursor"),
-        parse_limit(request.query.get("limit")),
+        *page_params(request),
     )
     return web.json_response(page.to_dict())
 
@@ -131,8 +128,7 @@ async def subjects(request: web.Request) -> web.Response:
         request.query.get("email"),
         request.query.get("phone"),
         int_param(request, "customer_id"),
-        request.query.get("cursor"),
-        parse_limit(request.query.get("limit")),
+        *page_params(request),
     )
     return web.json_response(result)
 
@@ -150,7 +146,6 @@ async def audit(request: web.Request) -> web.Response:
         request.app[DB],
         caller(request),
         flt,
-        request.query.get("cursor"),
-        parse_limit(request.query.get("limit")),
+        *page_params(request),
     )
     return web.json_response(page.to_dict())

@@ -51,6 +51,8 @@ LIMIT = _param(
     "limit", "query", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}, "Page size"
 )
 CURSOR = _param("cursor", "query", {"type": "string"}, "The `next` value of the previous page")
+SINCE = _param("since", "query", {"type": "string", "format": "date-time"}, "At or after")
+UNTIL = _param("until", "query", {"type": "string", "format": "date-time"}, "Before")
 STD = (400, 401, 403)
 
 
@@ -250,8 +252,8 @@ PATHS: dict[str, Any] = {
                 ),
                 _param("customer_id", "query", {"type": "integer"}, "One customer's timeline"),
                 _param("channel", "query", {"type": "string", "enum": ["email", "call", "chat"]}, "Channel"),
-                _param("since", "query", {"type": "string", "format": "date-time"}, "At or after"),
-                _param("until", "query", {"type": "string", "format": "date-time"}, "Before"),
+                SINCE,
+                UNTIL,
                 _param("unlinked", "query", {"type": "boolean"}, "Only interactions with no customer"),
                 LIMIT,
                 CURSOR,
@@ -331,8 +333,8 @@ PATHS: dict[str, Any] = {
                 _param("action", "query", {"type": "string"}, "e.g. customer.read"),
                 _param("customer_id", "query", {"type": "integer"}, "Customer"),
                 _param("interaction_id", "query", {"type": "integer"}, "Interaction"),
-                _param("since", "query", {"type": "string", "format": "date-time"}, "At or after"),
-                _param("until", "query", {"type": "string", "format": "date-time"}, "Before"),
+                SINCE,
+                UNTIL,
                 LIMIT,
                 CURSOR,
             ],

@@ -9,10 +9,16 @@ from typing import Any
 from aiohttp import web
 
 from service.errors import InvalidInput
+from service.pagination import parse_limit
 
 
 class UnsupportedMediaType(InvalidInput):
     """The request body is not JSON (answered 415)."""
+
+
+def page_params(request: web.Request) -> tuple[str | None, int]:
+    """The `cursor` and `limit` of a list request; raises InvalidInput for a bad limit."""
+    return request.query.get("cursor"), parse_limit(request.query.get("limit"))
 
 
 def int_param(request: web.Request, name: str) -> int | None:

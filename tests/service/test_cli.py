@@ -82,6 +82,20 @@ def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str
     return subprocess.run([*KIRJURI, *args], input=stdin, capture_output=True, text=True, timeout=60)
 
 
+def add_admin(data_dir: Path) -> subprocess.CompletedProcess[str]:
+    return run(
+        "user",
+        "add",
+        "maija",
+        "--role",
+        "admin",
+        "--password-stdin",
+        "--data-dir",
+        str(data_dir),
+        stdin=PASSWORD + "\n",
+    )
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     s = Server(tmp_path / "data")
@@ -101,29 +115,9 @@ async def login_and_list(server: Server) -> list[dict]:
 
 
 async def test_operator_flow_and_clean_sigterm(server: Server) -> None:
-    added = run(
-        "user",
-        "add",
-        "maija",
-        "--role",
-        "admin",
-        "--password-stdin",
-        "--data-dir",
-        str(server.data_dir),
-        stdin=PASSWORD + "\n",
-    )
+    added = add_admin(server.data_dir)
     assert added.returncode == 0, added.stderr
-    again = run(
-        "user",
-        "add",
-        "maija",
-        "--role",
-        "admin",
-        "--password-stdin",
-        "--data-dir",
-        str(server.data_dir),
-        stdin=PASSWORD + "\n",
-    )
+    again = add_admin(server.data_dir)
     assert again.returncode == 2 and "already exists" in again.stderr
     token = run("token", "add", "pbx", "--scope", "ingest", "--data-dir", str(server.data_dir))
     assert token.returncode == 0 and len(token.stdout.strip()) >= 40
