@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from service.access import Principal
 from service.audit import record
 from service.errors import InvalidInput
@@ -18,7 +20,8 @@ from service.pagination import Page, decode_cursor, encode_cursor
 from storage.audit import add_entry
 from storage.customers import Customer, get_customer, search_customers, set_identifiers
 from storage.engine import Database
-from storage.interactions import link_unlinked
+from storage.interactions import link_mentioning, link_unlinked
+from storage.search import matching_ids, parse_query
 
 TEXT_FIELDS = {"name": 300, "address": 2000, "bank_account": 64, "contact_person": 300, "notes": 20000}
 LIST_FIELDS = ("emails", "phones")
@@ -95,6 +98,17 @@ def customer_to_dict(customer: Customer) -> dict[str, Any]:
     }
 
 
+async def _link_earlier(session: AsyncSession, customer_id: int, added: list[tuple[str, str]]) -> list[int]:
+    """Link earlier unlinked interactions that name the identifiers the customer just gained:
+    as a participant (email, phone), or a business ID written in the text."""
+    linked = await link_unlinked(session, customer_id, added)
+    for kind, value in added:
+        if kind == "business_id":
+            mentioning = matching_ids(parse_query(f'"{value}"'))
+            linked += await link_mentioning(session, customer_id, mentioning)
+    return linked
+
+
 def _identifiers(c: Customer, change: CustomerChange) -> list[tuple[str, str]]:
     emails = change.emails if change.emails is not None else c.values("email")
     phones = change.phones if change.phones is not None else c.values("phone")
@@ -116,7 +130,7 @@ async def create_customer(db: Database, who: Principal, change: CustomerChange) 
         session.add(customer)
         await session.flush()
         added = await set_identifiers(session, customer, _identifiers(customer, change))
-        linked = await link_unlinked(session, customer.id, added)
+        linked = await _link_earlier(session, customer.id, added)
         add_entry(session, who.actor, "customer.create", customer.id, detail={"linked": len(linked)})
         return customer_to_dict(customer) | {"linked_interactions": linked}
 
@@ -143,7 +157,7 @@ async def update_customer(
         after = {(i.kind, i.value) for i in customer.identifiers}
         if before != after:
             changed.append("identifiers")
-        linked = await link_unlinked(session, customer.id, added)
+        linked = await _link_earlier(session, customer.id, added)
         add_entry(
             session,
             who.actor,

@@ -301,3 +301,31 @@ async def link_unlinked(
             )
             linked.append(iid)
     return linked
+
+
+async def link_mentioning(session: AsyncSession, customer_id: int, mentioning: Any) -> list[int]:
+    """Link unlinked interactions among `mentioning` (ids from a full-text search for the
+    customer's business ID) when none of their participants is a known customer.
+
+    The same rule ingest applies to new mail; returns the ids linked now.
+    """
+    owned = select(Participant.interaction_id).where(Participant.customer_id.is_not(None))
+    ids = list(
+        (
+            await session.scalars(
+                select(Interaction.id).where(
+                    Interaction.id.in_(mentioning),
+                    Interaction.customer_id.is_(None),
+                    Interaction.needs_review.is_(False),
+                    Interaction.id.not_in(owned),
+                )
+            )
+        ).all()
+    )
+    if ids:
+        await session.execute(
+            update(Interaction)
+            .where(Interaction.id.in_(ids))
+            .values(customer_id=customer_id, link_method="business_id")
+        )
+    return ids

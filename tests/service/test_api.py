@@ -208,6 +208,20 @@ async def test_business_id_in_the_text_links_when_no_address_does(kirjuri: Kirju
     assert item["customer_id"] == c["id"] and item["link_method"] == "business_id"
 
 
+async def test_business_id_added_later_links_earlier_mail_that_names_it(kirjuri: Kirjuri) -> None:
+    auth = await kirjuri.login("agent")
+    await kirjuri.send(make_mail(sender="kp@tilitoimisto.fi", body="Asiakkaamme Y-tunnus on 2468823-3."))
+    await kirjuri.send(make_mail(sender="muu@tilitoimisto.fi", body="Y-tunnus 1234567-1 ei ole sama."))
+    c = await post_customer(kirjuri, auth, name="Asiakas Oy")
+    resp = await kirjuri.client.patch(
+        f"/api/v1/customers/{c['id']}", headers=auth, json={"business_id": "2468823-3"}
+    )
+    linked = (await resp.json())["linked_interactions"]
+    assert len(linked) == 1
+    detail = await (await kirjuri.client.get(f"/api/v1/interactions/{linked[0]}", headers=auth)).json()
+    assert "2468823-3" in detail["body"] and detail["link_method"] == "business_id"
+
+
 async def test_defective_address_header_is_not_linked_on_a_guess(kirjuri: Kirjuri) -> None:
     """CVE-2023-27043: `alice@x(<bob@y>` must not link to bob."""
     auth = await kirjuri.login("agent")
