@@ -145,7 +145,6 @@ class Ingestor:
         self._to_rows: asyncio.Queue[_Pending] = asyncio.Queue()
         self._in_flight: dict[str, asyncio.Future[IngestResult]] = {}
         self._large: set[asyncio.Task[None]] = set()
-        self.batches = 0
 
     async def ingest(self, capture: Capture) -> IngestResult:
         """Store the capture and return once it is durable.
@@ -254,7 +253,6 @@ class Ingestor:
 
     async def _write_rows(self, batch: list[_Pending]) -> None:
         """Insert the batch's interactions, participants, attachments and search text in one commit."""
-        self.batches += 1
         ids, decisions = await self.db.run_write(lambda session: self._insert(session, batch))
         for p, iid, decision in zip(batch, ids, decisions, strict=True):
             if not p.future.done():

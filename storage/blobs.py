@@ -53,19 +53,10 @@ class BlobStore:
             raise NotFound("blob", name)
         return self.root / name[:2] / name
 
-    def exists(self, name: str) -> bool:
-        return self.path(name).exists()
-
     def read(self, name: str) -> bytes:
         """The blob's bytes; raises NotFound."""
         try:
             return self.path(name).read_bytes()
-        except FileNotFoundError:
-            raise NotFound("blob", name) from None
-
-    def size(self, name: str) -> int:
-        try:
-            return self.path(name).stat().st_size
         except FileNotFoundError:
             raise NotFound("blob", name) from None
 
@@ -101,19 +92,6 @@ class BlobStore:
                 tmp.unlink(missing_ok=True)
             raise Unavailable(f"blob store write failed: {exc.strerror}") from exc
         return names
-
-    def put(self, data: bytes) -> str:
-        """Store one blob durably; see `put_many`."""
-        return self.put_many([data])[0]
-
-    def delete(self, name: str) -> bool:
-        """Remove a blob if present; True if it was there."""
-        try:
-            self.path(name).unlink()
-        except FileNotFoundError:
-            return False
-        self._flush([self.path(name)])
-        return True
 
     def _flush(self, paths: Iterable[Path]) -> None:
         """Make the data and directory entries of these paths durable."""

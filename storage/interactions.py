@@ -179,11 +179,6 @@ def dedup_keys_stored(session: Session, keys: Sequence[str]) -> dict[str, int]:
     return {key: iid for key, iid in rows}
 
 
-async def find_by_dedup_key(session: AsyncSession, key: str) -> int | None:
-    """The id of the interaction already stored under `key`, if any."""
-    return await session.scalar(select(Interaction.id).where(Interaction.dedup_key == key))
-
-
 async def get_interaction(session: AsyncSession, interaction_id: int) -> Interaction:
     """One interaction with participants, attachments and tags loaded; raises NotFound."""
     found = await session.scalar(

@@ -19,18 +19,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Integer, column, text
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from storage.errors import BadQuery
 
 MAX_QUERY_CHARS = 500
 _WORD = re.compile(r"\w", re.UNICODE)
-
-FTS_DDL = (
-    "CREATE VIRTUAL TABLE interaction_fts USING fts5("
-    "subject, body, participants, tokenize = 'unicode61 remove_diacritics 0', prefix = '3')"
-)
 
 
 @dataclass(frozen=True)
@@ -139,8 +133,3 @@ def index_interactions(session: Session, rows: Sequence[tuple[int, str, str, str
         text("INSERT INTO interaction_fts(rowid, subject, body, participants) VALUES (:id, :s, :b, :p)"),
         [{"id": i, "s": s, "b": b, "p": p} for i, s, b, p in rows],
     )
-
-
-async def unindex_interaction(session: AsyncSession, interaction_id: int) -> None:
-    """Remove one interaction from the index."""
-    await session.execute(text("DELETE FROM interaction_fts WHERE rowid = :id"), {"id": interaction_id})

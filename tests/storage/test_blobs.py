@@ -1,0 +1,38 @@
+"""The blob store: content-addressed, whole or absent, and clean after a failure."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from storage.blobs import BlobStore
+from storage.errors import NotFound, Unavailable
+
+
+def test_blobs_are_named_by_content_and_read_back_whole(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path / "blobs")
+    names = store.put_many([b"first", b"second", b"first"])
+    assert names[0] == names[2] == hashlib.sha256(b"first").hexdigest()
+    assert store.read(names[1]) == b"second"
+    assert store.put_many([b"second"]) == [names[1]]  # stored once
+    files = sorted(p.name for p in (tmp_path / "blobs").rglob("*") if p.is_file())
+    assert files == sorted({names[0], names[1]})  # no temporary files left behind
+
+
+def test_a_failed_batch_leaves_no_partial_files(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path / "blobs")
+    bad = hashlib.sha256(b"blocked").hexdigest()
+    (tmp_path / "blobs").mkdir()
+    (tmp_path / "blobs" / bad[:2]).write_bytes(b"a file where a folder should be")
+    with pytest.raises(Unavailable):
+        store.put_many([b"fine", b"blocked"])
+    leftovers = [p for p in (tmp_path / "blobs").rglob("*") if p.is_file() and p.name != bad[:2]]
+    assert leftovers == []
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "x" * 64, ""])
+def test_names_that_are_not_sha256_are_refused(tmp_path: Path, name: str) -> None:
+    with pytest.raises(NotFound):
+        BlobStore(tmp_path).read(name)
