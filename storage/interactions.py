@@ -265,37 +265,40 @@ async def link_unlinked(
     await session.execute(
         update(Participant).where(match, Participant.customer_id.is_(None)).values(customer_id=customer_id)
     )
-    candidates = select(Participant.interaction_id).where(match)
-    ids = list(
-        (
-            await session.scalars(
-                select(Interaction.id).where(
-                    Interaction.id.in_(candidates),
-                    Interaction.customer_id.is_(None),
-                    Interaction.needs_review.is_(False),
-                )
+    ids = await _unlinked_among(session, select(Participant.interaction_id).where(match))
+    owners: dict[int, list[tuple[int | None, str]]] = {iid: [] for iid in ids}
+    if ids:
+        rows = await session.execute(
+            select(Participant.interaction_id, Participant.customer_id, Participant.kind).where(
+                Participant.interaction_id.in_(ids), Participant.customer_id.is_not(None)
             )
-        ).all()
-    )
+        )
+        for iid, cid, kind in rows:
+            owners[iid].append((cid, kind))
     linked: list[int] = []
-    for iid in ids:
+    for iid, known in owners.items():
         # only when the customer is the one and only known party: an interaction naming two
         # different customers is left for a person to decide
-        rows = (
-            await session.execute(
-                select(Participant.customer_id, Participant.kind).where(
-                    Participant.interaction_id == iid, Participant.customer_id.is_not(None)
-                )
-            )
-        ).all()
-        if {cid for cid, _ in rows} == {customer_id}:
+        if {cid for cid, _ in known} == {customer_id}:
             await session.execute(
                 update(Interaction)
                 .where(Interaction.id == iid)
-                .values(customer_id=customer_id, link_method=rows[0][1])
+                .values(customer_id=customer_id, link_method=known[0][1])
             )
             linked.append(iid)
     return linked
+
+
+async def _unlinked_among(session: AsyncSession, candidates: Any) -> list[int]:
+    """Which of these interactions are unlinked and not waiting for review."""
+    found = await session.scalars(
+        select(Interaction.id).where(
+            Interaction.id.in_(candidates),
+            Interaction.customer_id.is_(None),
+            Interaction.needs_review.is_(False),
+        )
+    )
+    return list(found.all())
 
 
 async def link_mentioning(session: AsyncSession, customer_id: int, mentioning: Any) -> list[int]:
@@ -305,17 +308,8 @@ async def link_mentioning(session: AsyncSession, customer_id: int, mentioning: A
     The same rule ingest applies to new mail; returns the ids linked now.
     """
     owned = select(Participant.interaction_id).where(Participant.customer_id.is_not(None))
-    ids = list(
-        (
-            await session.scalars(
-                select(Interaction.id).where(
-                    Interaction.id.in_(mentioning),
-                    Interaction.customer_id.is_(None),
-                    Interaction.needs_review.is_(False),
-                    Interaction.id.not_in(owned),
-                )
-            )
-        ).all()
+    ids = await _unlinked_among(
+        session, select(Interaction.id).where(Interaction.id.in_(mentioning), Interaction.id.not_in(owned))
     )
     if ids:
         await session.execute(
