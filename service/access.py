@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import secrets
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from storage.base import utcnow
 from storage.engine import Database
 
 SCOPES = ("ingest",)
+_USERNAME = re.compile(r"[\w.-]{1,100}")
 _RANK = {role: i for i, role in enumerate(ROLES)}
 _HASHER = PasswordHasher()  # argon2id with the library's current recommended parameters
 _DUMMY_HASH = _HASHER.hash("kirjuri-timing-equaliser")
