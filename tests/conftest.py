@@ -63,6 +63,10 @@ class Kirjuri:
         assert resp.status == 201, await resp.text()
         return {"Authorization": f"Bearer {(await resp.json())['token']}"}
 
+    async def get_json(self, path: str, headers: dict[str, str], **kwargs: Any) -> Any:
+        """GET a path over HTTP and return its JSON body."""
+        return await (await self.client.get(path, headers=headers, **kwargs)).json()
+
     async def send(
         self, raw: bytes, rcpt: str = "journal@capture.test", sender: str = "mta@example.fi"
     ) -> tuple[int, str]:

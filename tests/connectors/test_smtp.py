@@ -114,7 +114,7 @@ async def test_malformed_mime_is_stored_with_a_parse_error(kirjuri: Kirjuri) -> 
     code, _ = await kirjuri.send(raw)
     assert code == 250
     item = (await interactions(kirjuri, auth))["items"][0]
-    detail = await (await kirjuri.client.get(f"/api/v1/interactions/{item['id']}", headers=auth)).json()
+    detail = await kirjuri.get_json(f"/api/v1/interactions/{item['id']}", headers=auth)
     assert detail["subject"] == "rikki"
     assert detail["parse_errors"], "the defect must be noted"
     raw_back = await (await kirjuri.client.get(f"/api/v1/interactions/{item['id']}/raw", headers=auth)).read()
@@ -130,7 +130,7 @@ async def test_broken_charset_still_stores_readable_text(kirjuri: Kirjuri) -> No
     code, _ = await kirjuri.send(raw)
     assert code == 250
     item = (await interactions(kirjuri, auth))["items"][0]
-    detail = await (await kirjuri.client.get(f"/api/v1/interactions/{item['id']}", headers=auth)).json()
+    detail = await kirjuri.get_json(f"/api/v1/interactions/{item['id']}", headers=auth)
     assert "Tämä on viesti" in detail["body"]
     assert any("could not be decoded" in e for e in detail["parse_errors"])
 
@@ -288,7 +288,7 @@ async def test_large_mail_is_parsed_in_a_process_and_its_body_capped(
     code, _ = await k.send(raw)
     assert code == 250
     item = (await interactions(k, auth))["items"][0]
-    detail = await (await k.client.get(f"/api/v1/interactions/{item['id']}", headers=auth)).json()
+    detail = await k.get_json(f"/api/v1/interactions/{item['id']}", headers=auth)
     assert len(detail["body"]) == 5_000 and detail["body"].startswith("alku ")
     assert any("only in the original" in e for e in detail["parse_errors"])
     raw_back = await (await k.client.get(f"/api/v1/interactions/{item['id']}/raw", headers=auth)).read()

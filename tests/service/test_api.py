@@ -80,18 +80,16 @@ async def test_customer_is_created_read_corrected_and_searched(kirjuri: Kirjuri)
     assert patched["contact_person"] == "Pekka Mäkinen"
 
     for q in ("mäkinen", "pekka.makinen@example.fi", "2468823-3", "Example.fi"):
-        found = await (await kirjuri.client.get("/api/v1/customers", headers=auth, params={"q": q})).json()
+        found = await kirjuri.get_json("/api/v1/customers", headers=auth, params={"q": q})
         assert [c["id"] for c in found["items"]] == [created["id"]], q
-    none = await (await kirjuri.client.get("/api/v1/customers", headers=auth, params={"q": "zzz"})).json()
+    none = await kirjuri.get_json("/api/v1/customers", headers=auth, params={"q": "zzz"})
     assert none == {"items": [], "total": 0, "next": None}
 
 
 async def test_customer_search_by_phone_in_any_format(kirjuri: Kirjuri) -> None:
     auth = await kirjuri.login("agent")
     c = await post_customer(kirjuri, auth, name="Soitto Oy", phones=["+358 45 125 4423"])
-    found = await (
-        await kirjuri.client.get("/api/v1/customers", headers=auth, params={"q": "045 125 4423"})
-    ).json()
+    found = await kirjuri.get_json("/api/v1/customers", headers=auth, params={"q": "045 125 4423"})
     assert [i["id"] for i in found["items"]] == [c["id"]]
 
 
@@ -145,17 +143,15 @@ async def test_identifier_of_another_customer_is_409(kirjuri: Kirjuri) -> None:
 async def test_unknown_sender_stays_unlinked_until_the_customer_is_created(kirjuri: Kirjuri) -> None:
     auth = await kirjuri.login("agent")
     await kirjuri.send(make_mail(sender="Uusi <uusi@firma.fi>", body="Haluaisin tarjouksen"))
-    unlinked = await (await kirjuri.client.get("/api/v1/interactions?unlinked=true", headers=auth)).json()
+    unlinked = await kirjuri.get_json("/api/v1/interactions?unlinked=true", headers=auth)
     assert unlinked["total"] == 1
-    assert (await (await kirjuri.client.get("/api/v1/customers", headers=auth)).json())["total"] == 0
+    assert (await kirjuri.get_json("/api/v1/customers", headers=auth))["total"] == 0
 
     created = await post_customer(kirjuri, auth, name="Firma Oy", emails=["uusi@firma.fi"])
     assert created["linked_interactions"] == [unlinked["items"][0]["id"]]
-    unlinked = await (await kirjuri.client.get("/api/v1/interactions?unlinked=true", headers=auth)).json()
+    unlinked = await kirjuri.get_json("/api/v1/interactions?unlinked=true", headers=auth)
     assert unlinked["total"] == 0
-    timeline = await (
-        await kirjuri.client.get(f"/api/v1/interactions?customer_id={created['id']}", headers=auth)
-    ).json()
+    timeline = await kirjuri.get_json(f"/api/v1/interactions?customer_id={created['id']}", headers=auth)
     assert timeline["total"] == 1
 
 
@@ -173,7 +169,7 @@ async def test_internal_mail_is_outbound_and_links_to_the_recipient(kirjuri: Kir
     auth = await kirjuri.login("agent")
     c = await post_customer(kirjuri, auth, name="Aino Oy", emails=["aino@example.fi"])
     await kirjuri.send(make_mail(sender="Myynti <myynti@laskukassa.fi>", to="aino@example.fi"))
-    item = (await (await kirjuri.client.get("/api/v1/interactions", headers=auth)).json())["items"][0]
+    item = (await kirjuri.get_json("/api/v1/interactions", headers=auth))["items"][0]
     assert item["direction"] == "out"
     assert item["customer_id"] == c["id"]
 
@@ -183,7 +179,7 @@ async def test_mail_naming_two_customers_waits_for_a_person(kirjuri: Kirjuri) ->
     await post_customer(kirjuri, auth, name="A", emails=["a@one.fi"])
     b = await post_customer(kirjuri, auth, name="B", emails=["b@two.fi"])
     await kirjuri.send(make_mail(sender="a@one.fi", to="b@two.fi"))
-    item = (await (await kirjuri.client.get("/api/v1/interactions", headers=auth)).json())["items"][0]
+    item = (await kirjuri.get_json("/api/v1/interactions", headers=auth))["items"][0]
     assert item["customer_id"] is None
 
     resp = await kirjuri.client.post(
@@ -204,7 +200,7 @@ async def test_business_id_in_the_text_links_when_no_address_does(kirjuri: Kirju
     await kirjuri.send(
         make_mail(sender="kirjanpito@tilitoimisto.fi", body="Koskee yritystä Y-tunnus 2468823-3.")
     )
-    item = (await (await kirjuri.client.get("/api/v1/interactions", headers=auth)).json())["items"][0]
+    item = (await kirjuri.get_json("/api/v1/interactions", headers=auth))["items"][0]
     assert item["customer_id"] == c["id"] and item["link_method"] == "business_id"
 
 
@@ -218,7 +214,7 @@ async def test_business_id_added_later_links_earlier_mail_that_names_it(kirjuri:
     )
     linked = (await resp.json())["linked_interactions"]
     assert len(linked) == 1
-    detail = await (await kirjuri.client.get(f"/api/v1/interactions/{linked[0]}", headers=auth)).json()
+    detail = await kirjuri.get_json(f"/api/v1/interactions/{linked[0]}", headers=auth)
     assert "2468823-3" in detail["body"] and detail["link_method"] == "business_id"
 
 
@@ -232,12 +228,12 @@ async def test_defective_address_header_is_not_linked_on_a_guess(kirjuri: Kirjur
     )
     code, _ = await kirjuri.send(raw)
     assert code == 250
-    item = (await (await kirjuri.client.get("/api/v1/interactions", headers=auth)).json())["items"][0]
+    item = (await kirjuri.get_json("/api/v1/interactions", headers=auth))["items"][0]
     assert item["customer_id"] is None
     assert item["needs_review"] is True
     # and creating a customer for that address later does not link it either
     await post_customer(kirjuri, auth, name="Alice", emails=["alice@evil.example"])
-    again = await (await kirjuri.client.get(f"/api/v1/interactions/{item['id']}", headers=auth)).json()
+    again = await kirjuri.get_json(f"/api/v1/interactions/{item['id']}", headers=auth)
     assert again["customer_id"] is None
 
 
@@ -256,8 +252,8 @@ async def test_interaction_detail_has_participants_body_and_attachments(kirjuri:
     msg.add_alternative("<p>Teksti <b>HTML</b></p>", subtype="html")
     msg.add_attachment(b"%PDF-1.4 lasku", maintype="application", subtype="pdf", filename="lasku.pdf")
     await kirjuri.send(msg.as_bytes(policy=policy.SMTP))
-    item = (await (await kirjuri.client.get("/api/v1/interactions", headers=auth)).json())["items"][0]
-    detail = await (await kirjuri.client.get(f"/api/v1/interactions/{item['id']}", headers=auth)).json()
+    item = (await kirjuri.get_json("/api/v1/interactions", headers=auth))["items"][0]
+    detail = await kirjuri.get_json(f"/api/v1/interactions/{item['id']}", headers=auth)
     assert detail["body"] == "Teksti"
     assert {(p["role"], p["value"]) for p in detail["participants"]} == {
         ("from", "aino@example.fi"),
@@ -281,13 +277,9 @@ async def test_html_only_mail_is_searchable_as_text(kirjuri: Kirjuri) -> None:
         "<html><style>p{}</style><p>Hyvää&nbsp;päivää</p><p>Toinen kappale</p></html>", subtype="html"
     )
     await kirjuri.send(msg.as_bytes(policy=policy.SMTP))
-    found = await (
-        await kirjuri.client.get("/api/v1/interactions", headers=auth, params={"q": "päivää"})
-    ).json()
+    found = await kirjuri.get_json("/api/v1/interactions", headers=auth, params={"q": "päivää"})
     assert found["total"] == 1
-    detail = await (
-        await kirjuri.client.get(f"/api/v1/interactions/{found['items'][0]['id']}", headers=auth)
-    ).json()
+    detail = await kirjuri.get_json(f"/api/v1/interactions/{found['items'][0]['id']}", headers=auth)
     assert detail["body"] == "Hyvää päivää\n\nToinen kappale"
 
 
@@ -352,19 +344,17 @@ async def test_pagination_walks_every_item_once(kirjuri: Kirjuri) -> None:
     seen: list[int] = []
     url = "/api/v1/interactions?limit=3"
     while url:
-        page = await (await kirjuri.client.get(url, headers=auth)).json()
+        page = await kirjuri.get_json(url, headers=auth)
         assert page["total"] == 7
         seen.extend(i["id"] for i in page["items"])
         url = f"/api/v1/interactions?limit=3&cursor={page['next']}" if page["next"] else ""
     assert len(seen) == len(set(seen)) == 7
 
-    window = await (
-        await kirjuri.client.get(
-            "/api/v1/interactions",
-            headers=auth,
-            params={"since": "2026-01-03", "until": "2026-01-05T00:00:00+00:00"},
-        )
-    ).json()
+    window = await kirjuri.get_json(
+        "/api/v1/interactions",
+        headers=auth,
+        params={"since": "2026-01-03", "until": "2026-01-05T00:00:00+00:00"},
+    )
     assert window["total"] == 2
 
 
@@ -374,15 +364,15 @@ async def test_subject_lookup_finds_linked_and_unlinked_mail(kirjuri: Kirjuri) -
     await kirjuri.send(make_mail(sender="joku@muu.fi", to="liisa@koti.fi", cc="a@b.fi", body="kopio"))
     await kirjuri.send(make_mail(sender="vieras@muu.fi", body="ei liity"))
 
-    nobody = await (await kirjuri.client.get("/api/v1/subjects?email=Liisa@Koti.fi", headers=auth)).json()
+    nobody = await kirjuri.get_json("/api/v1/subjects?email=Liisa@Koti.fi", headers=auth)
     assert nobody["customer"] is None
     assert nobody["interactions"]["total"] == 2
 
     c = await post_customer(kirjuri, auth, name="Liisa", emails=["liisa@koti.fi"], phones=["0401234567"])
-    by_phone = await (await kirjuri.client.get("/api/v1/subjects?phone=040 123 4567", headers=auth)).json()
+    by_phone = await kirjuri.get_json("/api/v1/subjects?phone=040 123 4567", headers=auth)
     assert by_phone["customer"]["id"] == c["id"]
     assert by_phone["interactions"]["total"] == 2
-    by_id = await (await kirjuri.client.get(f"/api/v1/subjects?customer_id={c['id']}", headers=auth)).json()
+    by_id = await kirjuri.get_json(f"/api/v1/subjects?customer_id={c['id']}", headers=auth)
     assert by_id["interactions"]["total"] == 2
     assert (await kirjuri.client.get("/api/v1/subjects", headers=auth)).status == 400
     assert (await kirjuri.client.get("/api/v1/subjects?customer_id=404", headers=auth)).status == 404
@@ -392,7 +382,7 @@ async def test_every_read_of_personal_data_leaves_an_audit_row(kirjuri: Kirjuri)
     agent = await kirjuri.login("agent", "maija")
     c = await post_customer(kirjuri, agent, name="Aino Oy", emails=["aino@example.fi"])
     await kirjuri.send(make_mail())
-    item = (await (await kirjuri.client.get("/api/v1/interactions", headers=agent)).json())["items"][0]
+    item = (await kirjuri.get_json("/api/v1/interactions", headers=agent))["items"][0]
     await kirjuri.client.get(f"/api/v1/customers/{c['id']}", headers=agent)
     await kirjuri.client.get(f"/api/v1/interactions/{item['id']}", headers=agent)
     await kirjuri.client.get(f"/api/v1/interactions/{item['id']}/raw", headers=agent)
@@ -416,9 +406,7 @@ async def test_every_read_of_personal_data_leaves_an_audit_row(kirjuri: Kirjuri)
     assert reads["interaction.read"]["interaction_id"] == item["id"]
     assert reads["interaction.read"]["customer_id"] == c["id"]
     assert reads["interaction.list"]["detail"]["ids"] == [item["id"]]
-    by_customer = await (
-        await kirjuri.client.get("/api/v1/audit", headers=privacy, params={"customer_id": c["id"]})
-    ).json()
+    by_customer = await kirjuri.get_json("/api/v1/audit", headers=privacy, params={"customer_id": c["id"]})
     assert {r["action"] for r in by_customer["items"]} >= {
         "customer.create",
         "customer.read",
