@@ -2,7 +2,8 @@
 
 Nothing connects, opens or loads at import time. Each long-lived resource is one cleanup
 context, started in order and stopped in reverse: executor, database (migrated on open),
-ingest writer, then the connectors (so connectors stop taking data before the writer stops).
+ingest writer, transcription workers, then the connectors (so connectors stop taking data
+before the writer stops).
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from aiohttp import web
 from service.api.auth import auth_middleware
 from service.api.problems import problem_middleware
 from service.api.routes import setup_routes
-from service.appkeys import BACKGROUND, BLOBS, DB, EXECUTOR, INGESTOR, PARSER, SETTINGS
+from service.appkeys import BACKGROUND, BLOBS, DB, EXECUTOR, INGESTOR, PARSER, SETTINGS, TRANSCRIPTION
 from service.ingest import Ingestor
 from service.plugins import connector_setups
 from service.settings import Settings
+from service.transcription import TranscriptionService
 from storage.blobs import BlobStore
 from storage.engine import Database
 
@@ -68,6 +70,7 @@ async def _ingest(app: web.Application) -> AsyncIterator[None]:
         parser=app[PARSER],
         process_parse_min_bytes=settings.ingest.process_parse_min_bytes,
         max_body_chars=settings.ingest.max_body_chars,
+        job_max_attempts=settings.transcription.max_attempts,
     )
     app[INGESTOR] = ingestor
     task = asyncio.create_task(ingestor.run(), name="ingest-writer")
@@ -79,6 +82,28 @@ async def _ingest(app: web.Application) -> AsyncIterator[None]:
     ingestor.fail_pending()
 
 
+async def _transcription(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    service = TranscriptionService(
+        app[DB],
+        app[BLOBS],
+        settings.transcription,
+        settings.storage.data_path,
+        app[INGESTOR].jobs_queued,
+    )
+    app[TRANSCRIPTION] = service
+    task = None
+    if settings.transcription.enabled:
+        task = asyncio.create_task(service.run(), name="transcription")
+        app[BACKGROUND].append(task)
+    yield
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await asyncio.get_running_loop().run_in_executor(None, service.close)
+
+
 def create_app(settings: Settings) -> web.Application:
     """A ready-to-run Kirjuri application for these settings."""
     app = web.Application(
@@ -87,7 +112,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[BACKGROUND] = []
-    app.cleanup_ctx.extend([_executor, _database, _ingest])
+    app.cleanup_ctx.extend([_executor, _database, _ingest, _transcription])
     setup_routes(app)
     for _name, setup in sorted(connector_setups().items()):
         setup(app)

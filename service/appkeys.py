@@ -9,6 +9,7 @@ from aiohttp import web
 
 from service.ingest import Ingestor
 from service.settings import Settings
+from service.transcription import TranscriptionService
 from storage.blobs import BlobStore
 from storage.engine import Database
 
@@ -18,4 +19,5 @@ BLOBS = web.AppKey("blobs", BlobStore)
 EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
 PARSER = web.AppKey("parser", Executor)  # processes that parse captured mail off the GIL
 INGESTOR = web.AppKey("ingestor", Ingestor)
+TRANSCRIPTION = web.AppKey("transcription", TranscriptionService)
 BACKGROUND = web.AppKey("background", list[asyncio.Task[None]])

@@ -10,12 +10,14 @@ import asyncio
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import update
 
 from service.access import Principal
 from service.audit import record
+from service.calls import call_detail
 from service.customers import customer_to_dict
 from service.errors import InvalidInput
 from service.identifiers import normalise_email, normalise_phone
@@ -150,8 +152,11 @@ async def read_interaction(db: Database, who: Principal, interaction_id: int) ->
     who.require_role("agent")
     async with db.read() as session:
         found = await get_interaction(session, interaction_id)
+    detail = interaction_detail(found)
+    if found.channel == "call":
+        detail |= await db.run_read(lambda session: call_detail(session, interaction_id))
     await record(db, who, "interaction.read", found.customer_id, found.id)
-    return interaction_detail(found)
+    return detail
 
 
 async def read_raw(
@@ -166,6 +171,20 @@ async def read_raw(
     data = await asyncio.get_running_loop().run_in_executor(executor, blobs.read, found.raw_blob)
     await record(db, who, "interaction.raw", found.customer_id, found.id)
     return data, found.raw_content_type or "application/octet-stream"
+
+
+async def audio_file(db: Database, blobs: BlobStore, who: Principal, interaction_id: int) -> tuple[Path, str]:
+    """Where a call's original recording is, and its content type; raises NotFound.
+
+    The caller streams the file (with Range support); the read is audited here.
+    """
+    who.require_role("agent")
+    async with db.read() as session:
+        found = await get_interaction(session, interaction_id)
+    if found.channel != "call" or found.raw_blob is None:
+        raise NotFound("recording of interaction", interaction_id)
+    await record(db, who, "interaction.audio", found.customer_id, found.id)
+    return blobs.path(found.raw_blob), found.raw_content_type or "application/octet-stream"
 
 
 async def set_link(

@@ -36,6 +36,7 @@ from storage.customers import owners_of
 from storage.engine import Database
 from storage.errors import StorageError
 from storage.interactions import NewInteraction, dedup_keys_stored, insert_interactions
+from storage.jobs import enqueue
 from storage.search import index_interactions
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ class Capture:
     parse_errors: list[str] = field(default_factory=list)
     needs_review: bool = False
     meta: dict[str, Any] = field(default_factory=dict)
+    jobs: list[str] = field(default_factory=list)  # background work queued in the same commit
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,7 @@ class Ingestor:
         parser: Executor | None = None,
         process_parse_min_bytes: int = 1_048_576,
         max_body_chars: int = 1_000_000,
+        job_max_attempts: int = 3,
     ) -> None:
         self.db = db
         self.blobs = blobs
@@ -141,6 +144,8 @@ class Ingestor:
         self.max_body_chars = max_body_chars
         self.internal_domains = list(internal_domains)
         self.max_batch = max_batch
+        self.job_max_attempts = job_max_attempts
+        self.jobs_queued = asyncio.Event()  # set when a commit queued background jobs
         self._to_blobs: asyncio.Queue[_Pending] = asyncio.Queue()
         self._to_rows: asyncio.Queue[_Pending] = asyncio.Queue()
         self._in_flight: dict[str, asyncio.Future[IngestResult]] = {}
@@ -169,6 +174,11 @@ class Ingestor:
         finally:
             if self._in_flight.get(key) is future:
                 del self._in_flight[key]
+
+    async def stored(self, dedup_key: str) -> int | None:
+        """The id of the interaction stored under `dedup_key`, if there is one."""
+        known = await self.db.run_read(lambda session: dedup_keys_stored(session, [dedup_key]))
+        return known.get(dedup_key)
 
     async def ingest_email(self, raw: bytes) -> IngestResult:
         """Parse a raw email off the event loop and store it; see `ingest`.
@@ -257,6 +267,8 @@ class Ingestor:
         for p, iid, decision in zip(batch, ids, decisions, strict=True):
             if not p.future.done():
                 p.future.set_result(IngestResult(iid, False, decision.customer_id))
+        if any(p.capture.jobs for p in batch):
+            self.jobs_queued.set()
 
     def _insert(self, session: Session, batch: list[_Pending]) -> tuple[list[int], list[LinkDecision]]:
         caps = [p.capture for p in batch]
@@ -267,6 +279,13 @@ class Ingestor:
             raw_name = names.pop(0) if p.capture.raw is not None else None
             rows.append(_row(p.capture, decision, raw_name, names))
         ids = insert_interactions(session, rows)
+        for kind in sorted({kind for cap in caps for kind in cap.jobs}):
+            enqueue(
+                session,
+                kind,
+                [i for i, cap in zip(ids, caps, strict=True) if kind in cap.jobs],
+                self.job_max_attempts,
+            )
         index_interactions(
             session,
             [

@@ -74,8 +74,12 @@ class StorageSettings:
         return f"sqlite+aiosqlite:///{Path(self.data_dir).resolve() / 'kirjuri.db'}"
 
     @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).resolve()
+
+    @property
     def blob_dir(self) -> Path:
-        return Path(self.data_dir).resolve() / "blobs"
+        return self.data_path / "blobs"
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,31 @@ class IngestSettings:
     parse_workers: int = 1
     process_parse_min_bytes: int = 1_048_576
     max_body_chars: int = 1_000_000
+
+
+@dataclass(frozen=True)
+class CallsSettings:
+    watch_dir: str = ""
+    channel_layout: str = "stereo"
+    settle_seconds: float = 2.0
+    poll_seconds: float = 1.0
+    max_audio_bytes: int = 209_715_200
+
+
+@dataclass(frozen=True)
+class TranscriptionSettings:
+    enabled: bool = True
+    backend: str = "faster-whisper"
+    model: str = ""
+    language: str = "fi"
+    workers: int = 2
+    cpu_threads: int = 1
+    compute_type: str = "int8"
+    beam_size: int = 5
+    vad: bool = True
+    hotwords: list[str] = field(default_factory=list)
+    max_attempts: int = 3
+    retry_seconds: int = 30
 
 
 @dataclass(frozen=True)
@@ -105,6 +134,8 @@ class Settings:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
+    calls: CallsSettings = field(default_factory=CallsSettings)
+    transcription: TranscriptionSettings = field(default_factory=TranscriptionSettings)
     linking: LinkingSettings = field(default_factory=LinkingSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 
@@ -147,6 +178,15 @@ def _coerce(section: str, key: str, value: Any, hint: Any, from_env: bool) -> An
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where} must be a whole number")
         return value
+    if hint is float:
+        if from_env and isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise ConfigError(f"{where} must be a number, not {value!r}") from None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where} must be a number")
+        return float(value)
     if hint in (str, Secret) or isinstance(hint, types.UnionType):
         if not isinstance(value, str):
             raise ConfigError(f"{where} must be a string")

@@ -5,7 +5,9 @@ from storage.audit import AuditEntry
 from storage.base import Base
 from storage.customers import Customer, CustomerIdentifier
 from storage.interactions import Attachment, Interaction, Participant, Tag
+from storage.jobs import Job
 from storage.marketing import MarketingBan
+from storage.transcripts import Transcript, TranscriptSegment
 
 __all__ = [
     "Attachment",
@@ -14,9 +16,12 @@ __all__ = [
     "Customer",
     "CustomerIdentifier",
     "Interaction",
+    "Job",
     "MarketingBan",
     "Participant",
     "Tag",
     "Token",
+    "Transcript",
+    "TranscriptSegment",
     "User",
 ]

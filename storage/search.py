@@ -133,3 +133,16 @@ def index_interactions(session: Session, rows: Sequence[tuple[int, str, str, str
         text("INSERT INTO interaction_fts(rowid, subject, body, participants) VALUES (:id, :s, :b, :p)"),
         [{"id": i, "s": s, "b": b, "p": p} for i, s, b, p in rows],
     )
+
+
+def replace_body_text(session: Session, interaction_id: int, body: str) -> None:
+    """Make a stored interaction's body (a call's transcript) its text and its searchable text."""
+    session.execute(
+        text("UPDATE interactions SET body = :b WHERE id = :id"), {"b": body, "id": interaction_id}
+    )
+    old = session.execute(
+        text("SELECT subject, participants FROM interaction_fts WHERE rowid = :id"), {"id": interaction_id}
+    ).first()
+    session.execute(text("DELETE FROM interaction_fts WHERE rowid = :id"), {"id": interaction_id})
+    subject, participants = (old[0], old[1]) if old is not None else ("", "")
+    index_interactions(session, [(interaction_id, subject or "", body, participants or "")])

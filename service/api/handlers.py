@@ -110,6 +110,20 @@ async def get_raw(request: web.Request) -> web.Response:
     )
 
 
+async def get_audio(request: web.Request) -> web.StreamResponse:
+    """The original recording of a call, with Range support so a player can seek."""
+    iid = path_id(request)
+    path, content_type = await history.audio_file(request.app[DB], request.app[BLOBS], caller(request), iid)
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": content_type,
+            "Content-Disposition": f'inline; filename="call-{iid}"',
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
 async def link_interaction(request: web.Request) -> web.Response:
     body = await json_body(request)
     if not isinstance(body, dict) or "customer_id" not in body:

@@ -27,7 +27,9 @@ def _problems(*codes: int) -> dict[str, Any]:
         404: "Not found",
         409: "Conflict",
         413: "Body too large",
-        415: "Body is not JSON",
+        415: "Unsupported media type (the detail names what is accepted)",
+        416: "Range not satisfiable",
+        422: "Unprocessable: the file is empty, truncated or cannot be decoded",
         503: "Try again later",
     }
     return {
@@ -278,6 +280,78 @@ PATHS: dict[str, Any] = {
                     "content": {"message/rfc822": {}, "application/octet-stream": {}},
                 },
                 **_problems(*STD, 404),
+            },
+        }
+    },
+    "/api/v1/interactions/{id}/audio": {
+        "get": {
+            "summary": "A call's original recording, byte for byte; supports Range requests for seeking",
+            "parameters": [ID],
+            "responses": {
+                "200": {
+                    "description": "The recording",
+                    "content": {
+                        t: {} for t in ("audio/wav", "audio/mpeg", "audio/ogg", "audio/flac", "audio/mp4")
+                    },
+                },
+                "206": {"description": "The requested byte range"},
+                **_problems(*STD, 404, 416),
+            },
+        }
+    },
+    "/api/v1/calls": {
+        "post": {
+            "summary": "A call recording from the phone system (token scope `ingest`, or a staff login)",
+            "description": (
+                "Stored durably with its transcription queued. The same `external_id` again answers "
+                "with the call already stored (`duplicate: true`), never a second copy. Audio: "
+                "WAV (PCM 16-bit, 8 kHz u-law/A-law), MP3, OGG/Opus, FLAC, M4A/AAC; anything else "
+                "415, empty/truncated/undecodable 422, over `[calls] max_audio_bytes` 413."
+            ),
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["audio", "metadata"],
+                            "properties": {
+                                "audio": {"type": "string", "format": "binary"},
+                                "metadata": {
+                                    "type": "object",
+                                    "required": ["external_id", "direction", "from", "to", "started_at"],
+                                    "properties": {
+                                        "external_id": {"type": "string"},
+                                        "direction": {"enum": ["in", "out"]},
+                                        "from": {"type": "string", "description": "Phone number"},
+                                        "to": {"type": "string", "description": "Phone number"},
+                                        "started_at": {"type": "string", "format": "date-time"},
+                                        "agent": {"type": "string"},
+                                        "channel_layout": {"enum": ["mono", "stereo", "stereo-reversed"]},
+                                        "language": {
+                                            "type": "string",
+                                            "description": "fi, sv, en, ... or auto",
+                                        },
+                                    },
+                                },
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "202": _json(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "interaction_id": {"type": "integer"},
+                            "status": {"enum": ["queued", "transcribing", "done", "failed"]},
+                            "duplicate": {"type": "boolean"},
+                        },
+                    },
+                    "Stored; transcription queued (or the call already stored)",
+                ),
+                **_problems(*STD, 413, 415, 422, 503),
             },
         }
     },

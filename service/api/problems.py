@@ -21,6 +21,9 @@ from service.errors import (
     InvalidInput,
     KirjuriError,
     PermissionDenied,
+    TooLarge,
+    Unprocessable,
+    UnsupportedFormat,
 )
 from storage.errors import BadQuery, Conflict, NotFound, StorageError, Unavailable
 
@@ -29,6 +32,9 @@ PROBLEM_TYPE = "application/problem+json"
 
 _STATUS: list[tuple[type[Exception], int]] = [
     (UnsupportedMediaType, 415),
+    (UnsupportedFormat, 415),
+    (Unprocessable, 422),
+    (TooLarge, 413),
     (InvalidInput, 400),
     (BadQuery, 400),
     (AuthenticationFailed, 401),

@@ -18,6 +18,7 @@ ROUTES: list[tuple[str, str, object]] = [
     ("GET", "/api/v1/interactions", handlers.list_interactions),
     ("GET", "/api/v1/interactions/{id}", handlers.get_interaction),
     ("GET", "/api/v1/interactions/{id}/raw", handlers.get_raw),
+    ("GET", "/api/v1/interactions/{id}/audio", handlers.get_audio),
     ("POST", "/api/v1/interactions/{id}/link", handlers.link_interaction),
     ("GET", "/api/v1/subjects", handlers.subjects),
     ("GET", "/api/v1/audit", handlers.audit),
