@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +98,15 @@ class FasterWhisperTranscriber:
         self.version = f"faster-whisper {_version('faster-whisper')}, ctranslate2 {_version('ctranslate2')}"
 
     def transcribe(self, samples: np.ndarray, language: str | None) -> ChannelResult:
+        result = self._transcribe(samples, language, self._hotwords)
+        if self._hotwords and any(_echoes(s.text, self._hotwords) for s in result.segments):
+            # Whisper sometimes "hears" the hint list itself in unclear speech; such a
+            # transcript would put words in a speaker's mouth (a marketing ban, a product
+            # name), so the channel is heard again without hints.
+            result = self._transcribe(samples, language, None)
+        return result
+
+    def _transcribe(self, samples: np.ndarray, language: str | None, hotwords: str | None) -> ChannelResult:
         if samples.size == 0:
             return ChannelResult([], language or "")
         pieces, info = self._model.transcribe(
@@ -105,7 +115,7 @@ class FasterWhisperTranscriber:
             beam_size=self._beam_size,
             vad_filter=self._vad,
             vad_parameters={"min_silence_duration_ms": 500},
-            hotwords=self._hotwords,
+            hotwords=hotwords,
             condition_on_previous_text=False,
         )
         segments = [
@@ -114,6 +124,21 @@ class FasterWhisperTranscriber:
             if s.text.strip()
         ]
         return ChannelResult(segments, info.language)
+
+
+def _echoes(text: str, hotwords: str) -> bool:
+    """True when a segment recites the hint list: it is nothing but hint words (two or
+    more), or three hint words follow one another (people rarely say three in a row)."""
+    words = re.findall(r"\w+", text.lower())
+    hints = set(re.findall(r"\w+", hotwords.lower()))
+    if len(words) >= 2 and all(w in hints for w in words):
+        return True
+    run = 0
+    for word in words:
+        run = run + 1 if word in hints else 0
+        if run >= 3:
+            return True
+    return False
 
 
 class OpenAIWhisperTranscriber:

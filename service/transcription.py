@@ -91,11 +91,11 @@ def transcript_text(segments: Sequence[SegmentRow]) -> str:
 
 # The model of this worker process, loaded by its first job. Worker processes are Kirjuri's
 # own (spawned by TranscriptionService); nothing else in them shares this.
-_loaded: dict[tuple[TranscriptionSettings, str], Transcriber] = {}
+_loaded: dict[str, Transcriber] = {}
 
 
 def _transcribe_in_worker(settings: TranscriptionSettings, data_dir: str, call: CallAudio) -> TranscriptRow:
-    key = (settings, data_dir)
+    key = f"{settings!r} {data_dir}"
     if key not in _loaded:
         os.nice(10)  # recognition takes what the servers leave
         _loaded.clear()

@@ -1,0 +1,75 @@
+"""Test speech that no one here recorded: Finnish from festival's suopuhe voice, English and
+Swedish from espeak-ng, made into what phone systems write with sox (8 kHz µ-law, the agent
+on the left channel and the customer on the right, taking turns)."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def _run(*args: str, stdin: bytes | None = None) -> None:
+    subprocess.run(args, input=stdin, check=True, capture_output=True)
+
+
+def say(text: str, language: str, out: Path) -> Path:
+    """Speak `text` into a WAV file: fi with festival (text in ISO-8859-1), en/sv with espeak-ng."""
+    if language == "fi":
+        source = out.with_suffix(".txt")
+        source.write_bytes(text.encode("iso-8859-1"))
+        _run("text2wave", "-eval", "(voice_suo_fi_lj_diphone)", str(source), "-o", str(out))
+    else:
+        voice = {"en": "en-us", "sv": "sv+m3"}[language]
+        _run("espeak-ng", "-v", voice, "-s", "120", "-g", "4", "-w", str(out), text)
+    return out
+
+
+def seconds(path: Path) -> float:
+    out = subprocess.run(["soxi", "-D", str(path)], check=True, capture_output=True, text=True)
+    return float(out.stdout)
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One speaker's line: `agent` or `customer`."""
+
+    speaker: str
+    text: str
+    language: str = "fi"
+
+
+def phone_call(turns: list[Turn], out: Path, gap: float = 0.7, lead: float = 0.5) -> Path:
+    """A two-channel 8 kHz µ-law WAV of people taking turns, agent left, customer right."""
+    work = out.parent / f"{out.stem}-parts"
+    work.mkdir(exist_ok=True)
+    at = lead
+    tracks: dict[str, list[tuple[float, Path]]] = {"agent": [], "customer": []}
+    for n, turn in enumerate(turns):
+        raw = say(turn.text, turn.language, work / f"{n}.wav")
+        narrow = work / f"{n}-8k.wav"
+        _run("sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(narrow))
+        tracks[turn.speaker].append((at, narrow))
+        at += seconds(narrow) + gap
+    total = at + lead
+    channels = []
+    for speaker in ("agent", "customer"):
+        track = work / f"{speaker}.wav"
+        _run("sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(track), "trim", "0", f"{total:.3f}")
+        for start, clip in tracks[speaker]:
+            padded = work / f"{speaker}-{start:.3f}.wav"
+            _run("sox", str(clip), str(padded), "pad", f"{start:.3f}")
+            mixed = work / f"{speaker}-mix.wav"
+            _run("sox", "-m", str(track), str(padded), str(mixed), "trim", "0", f"{total:.3f}")
+            mixed.replace(track)
+        channels.append(track)
+    _run("sox", "-M", *map(str, channels), "-r", "8000", "-e", "u-law", "-c", "2", str(out))
+    return out
+
+
+def mono_call(text: str, language: str, out: Path, encoding: str = "u-law") -> Path:
+    """A one-channel 8 kHz recording of one speaker (`encoding`: u-law, a-law or signed-integer)."""
+    raw = say(text, language, out.with_name(out.stem + "-raw.wav"))
+    args = ["-e", encoding] + (["-b", "16"] if encoding == "signed-integer" else [])
+    _run("sox", str(raw), "-r", "8000", "-c", "1", *args, str(out))
+    return out
