@@ -4,6 +4,8 @@ over HTTP, stop with SIGTERM without losing or half-writing anything, and start 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import signal
 import smtplib
@@ -18,6 +20,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import make_mail
+from tests.speech import Turn, phone_call
 
 KIRJURI = [sys.executable, "-m", "service.cli"]
 SECRET_BODY = "Salainen viestin sisältö 8841"
@@ -53,6 +56,7 @@ class Server:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            start_new_session=True,  # its own process group: kill() takes the workers too
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -73,9 +77,12 @@ class Server:
         return self.proc.returncode
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.communicate()
+        """SIGKILL the server and every process it started, as a power cut would."""
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            out, _ = self.proc.communicate()
+            self.output += out or ""
 
 
 def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -186,3 +193,67 @@ def test_password_must_not_be_trivial(tmp_path: Path) -> None:
     )
     assert result.returncode == 2 and "at least 10 characters" in result.stderr
     assert os.path.exists(tmp_path / "kirjuri.db")
+
+
+async def test_a_transcription_killed_mid_job_is_retried_and_completes_once(
+    server: Server, tmp_path: Path
+) -> None:
+    assert add_admin(server.data_dir).returncode == 0
+    recording = phone_call(
+        [
+            Turn("agent", "Laskukassa, hyvää päivää. Miten voin auttaa?"),
+            Turn("customer", "Soitan laskusta, jonka eräpäivä on huomenna. Voinko maksaa sen ensi viikolla?"),
+            Turn("agent", "Kyllä, siirrän eräpäivää viikolla eteenpäin. Lähetän uuden laskun sähköpostiin."),
+            Turn("customer", "Kiitos paljon. Hyvää päivänjatkoa."),
+        ]
+        * 3,
+        tmp_path / "long.wav",
+    )
+    base = f"http://127.0.0.1:{server.http_port}"
+    server.start()
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{base}/api/v1/session", json={"username": "maija", "password": PASSWORD}) as r:
+            auth = {"Authorization": f"Bearer {(await r.json())['token']}"}
+        form = aiohttp.FormData()
+        meta = {
+            "external_id": "long-1",
+            "direction": "in",
+            "from": "0451254423",
+            "to": "0942424242",
+            "started_at": "2026-11-24T10:00:00Z",
+        }
+        form.add_field("metadata", json.dumps(meta))
+        form.add_field("audio", recording.read_bytes(), filename="long.wav")
+        async with http.post(f"{base}/api/v1/calls", data=form, headers=auth) as r:
+            assert r.status == 202, await r.text()
+            iid = (await r.json())["interaction_id"]
+
+        async def state() -> dict:
+            async with http.get(f"{base}/api/v1/interactions/{iid}", headers=auth) as r:
+                return await r.json()
+
+        deadline = time.monotonic() + 120
+        while (await state())["status"] != "transcribing":
+            assert time.monotonic() < deadline, "transcription never started"
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1.5)
+        server.kill()
+        assert (await asyncio.to_thread(lambda: None)) is None
+
+    server.start()
+    async with aiohttp.ClientSession() as http:
+        deadline = time.monotonic() + 300
+        while True:
+            async with http.get(f"{base}/api/v1/interactions/{iid}", headers=auth) as r:
+                call = await r.json()
+            if call["status"] in ("done", "failed") or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+    assert server.stop() == 0
+    assert call["status"] == "done", call["transcription"]
+    assert call["transcription"]["attempts"] == 2  # the killed attempt, then the one that finished
+    assert call["transcription"]["error"] is None
+    assert {s["speaker"] for s in call["segments"]} == {"agent", "customer"}
+    starts = [(s["start"], s["speaker"]) for s in call["segments"]]
+    assert len(starts) == len(set(starts))  # one transcript, not two stacked
+    assert "requeued 1 transcription job" in server.output
