@@ -23,8 +23,6 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from storage.base import Base, utcnow
 
-STATUSES = ("queued", "running", "done", "failed")
-
 
 class Job(Base):
     """One unit of background work on one interaction."""
@@ -220,11 +218,3 @@ def latest_state(session: Session, interaction_id: int, kind: str) -> JobState |
     if job is None:
         return None
     return JobState(job.status, job.attempts, job.max_attempts, job.last_error, job.updated_at)
-
-
-def queue_depths(session: Session) -> dict[str, int]:
-    """How many jobs are in each status (for health and metrics)."""
-    from sqlalchemy import func
-
-    rows = session.execute(select(Job.status, func.count()).group_by(Job.status)).all()
-    return {status: count for status, count in rows}

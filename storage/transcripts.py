@@ -15,8 +15,6 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from storage.base import Base, utcnow
 
-SPEAKERS = ("agent", "customer", "unknown")
-
 
 class Transcript(Base):
     """How a call was transcribed: language, model, and how long it took."""
