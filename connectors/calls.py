@@ -191,16 +191,16 @@ class CallFolder:
                 settings.calls.max_audio_bytes,
             )
         except (IngestFailed, StorageError):
-            log.warning("could not store %s yet; it stays for the next look", path.name)
+            # file names often carry callers' numbers: they stay out of the log
+            log.warning("could not store a recording from the watched folder yet; it stays for the next look")
             return False
         except InvalidInput as exc:
             await loop.run_in_executor(executor, self._move, path, sidecar, self.failed, str(exc))
-            log.warning("moved %s to failed/: %s", path.name, exc)
+            log.warning("moved a recording to failed/ (the reason is beside it in .error.txt)")
             return True
         await loop.run_in_executor(executor, self._move, path, sidecar, self.processed, None)
         log.info(
-            "took %s from the watched folder as interaction %d%s",
-            path.name,
+            "took a recording from the watched folder as interaction %d%s",
             receipt.interaction_id,
             " (already stored)" if receipt.duplicate else "",
         )
