@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import difflib
-import re
 import resource
 import statistics
 import sys
@@ -32,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from service.settings import TranscriptionSettings, load_settings  # noqa: E402
 from service.transcription import CallAudio, _transcribe_in_worker  # noqa: E402
 from service.whisper_model import bundled_model_dir  # noqa: E402
-from tests.speech import Turn, phone_call  # noqa: E402
+from tests.speech import Turn, heard, phone_call  # noqa: E402
 
 SCRIPT = [
     Turn("agent", "Laskukassa, hyvää päivää, täällä Maija. Miten voin auttaa?"),
@@ -42,15 +40,6 @@ SCRIPT = [
     Turn("customer", "Hyvä. Ja kiellän suoramarkkinoinnin, älkää soittako minulle enää myyntipuheluita."),
 ]
 KEY_WORDS = ["laskukassa", "laskun", "numero", "eräpäivä", "suoramarkkinoinnin", "myyntipuheluita"]
-
-
-def heard(word: str, text: str) -> bool:
-    letters = re.sub(r"\W+", "", text.lower())
-    return any(
-        difflib.SequenceMatcher(None, word, letters[i : i + n]).ratio() >= 0.8
-        for n in (len(word) - 1, len(word), len(word) + 1)
-        for i in range(max(1, len(letters) - n + 1))
-    )
 
 
 def _warm(settings: TranscriptionSettings, data_dir: str, probe: str) -> float:

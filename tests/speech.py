@@ -4,6 +4,8 @@ on the left channel and the customer on the right, taking turns)."""
 
 from __future__ import annotations
 
+import difflib
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,3 +75,14 @@ def mono_call(text: str, language: str, out: Path, encoding: str = "u-law") -> P
     args = ["-e", encoding] + (["-b", "16"] if encoding == "signed-integer" else [])
     _run("sox", str(raw), "-r", "8000", "-c", "1", *args, str(out))
     return out
+
+
+def heard(word: str, text: str) -> bool:
+    """Whether `word` was said in `text`, allowing what a weak model does to Finnish: a letter
+    or two wrong ("nummero"), a compound split ("lasku kassa") or run together ("numerokaksi")."""
+    letters = re.sub(r"\W+", "", text.lower())
+    return any(
+        difflib.SequenceMatcher(None, word, letters[i : i + size]).ratio() >= 0.8
+        for size in (len(word) - 1, len(word), len(word) + 1)
+        for i in range(max(1, len(letters) - size + 1))
+    )

@@ -5,10 +5,8 @@ with nothing stored; the same external id stored once; the recording served back
 from __future__ import annotations
 
 import asyncio
-import difflib
 import io
 import json
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -25,7 +23,7 @@ from service.whisper_model import bundled_model_dir
 from storage.audit import AuditFilter, list_entries
 from storage.interactions import Interaction
 from tests.conftest import Kirjuri
-from tests.speech import Turn, mono_call, phone_call
+from tests.speech import Turn, heard, mono_call, phone_call
 
 CUSTOMER_PHONE = "+358451254423"
 
@@ -57,17 +55,6 @@ def metadata(external_id: str = "pbx-1", **extra: Any) -> dict[str, Any]:
         "agent": "Maija Myyjä",
         "channel_layout": "stereo",
     } | extra
-
-
-def heard(word: str, text: str) -> bool:
-    """Whether `word` was said in `text`, allowing what a weak model does to Finnish: a letter
-    or two wrong ("nummero"), a compound split ("lasku kassa") or run together ("numerokaksi")."""
-    letters = re.sub(r"\W+", "", text.lower())
-    return any(
-        difflib.SequenceMatcher(None, word, letters[i : i + size]).ratio() >= 0.8
-        for size in (len(word) - 1, len(word), len(word) + 1)
-        for i in range(max(1, len(letters) - size + 1))
-    )
 
 
 async def upload(
