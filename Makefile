@@ -10,8 +10,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
+# torch 2.13.0 first: the CPU build (pip takes it from this machine's disk); a bare `torch`
+# would pull a CUDA build of several GB for the openai-whisper backend's tests
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet "torch==2.13.0"
+	$(BIN)/pip install --quiet -e ".[dev,openai-whisper]"
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -31,6 +31,7 @@ from service.settings import TranscriptionSettings, load_settings  # noqa: E402
 from service.transcription import CallAudio, _transcribe_in_worker  # noqa: E402
 from service.whisper_model import bundled_model_dir  # noqa: E402
 from tests.speech import Turn, heard, phone_call  # noqa: E402
+from tests.whisper_checkpoint import ct2_to_openai_checkpoint  # noqa: E402
 
 SCRIPT = [
     Turn("agent", "Laskukassa, hyvää päivää, täällä Maija. Miten voin auttaa?"),
@@ -98,11 +99,17 @@ def main() -> None:
     try:
         import whisper  # noqa: F401
 
-        configs.append(
-            ("openai-whisper base, 2 workers", dict(workers=2, backend="openai-whisper", model="base"))
-        )
+        # the same weights for both backends: the bundled model converted to a checkpoint
+        checkpoint = ct2_to_openai_checkpoint(Path(model), work / f"{Path(model).name}.pt")
+        configs += [
+            ("faster-whisper float32, 2 workers x 1 thread", dict(workers=2, compute_type="float32")),
+            (
+                "openai-whisper float32, 2 workers x 1 thread",
+                dict(workers=2, backend="openai-whisper", model=str(checkpoint)),
+            ),
+        ]
     except ImportError:
-        print("openai-whisper: not installed (pip install -e '.[openai-whisper]'); its row is skipped\n")
+        print("openai-whisper: not installed (pip install -e '.[openai-whisper]'); its rows are skipped\n")
     figures: dict[str, dict[str, float]] = {}
     for label, change in configs:
         settings = dataclasses.replace(base, **change)  # type: ignore[arg-type]
@@ -123,6 +130,14 @@ def main() -> None:
         f"hotwords: key words heard {two['key_words']:.0%} with, "
         f"{figures['  same, no hotwords']['key_words']:.0%} without"
     )
+    reference = figures.get("openai-whisper float32, 2 workers x 1 thread")
+    if reference:
+        same = figures["faster-whisper float32, 2 workers x 1 thread"]
+        print(
+            f"faster-whisper vs openai-whisper, same weights and beam: "
+            f"{reference['rtf'] / two['rtf']:.2f}x (int8, the default), "
+            f"{reference['rtf'] / same['rtf']:.2f}x (both float32)"
+        )
 
 
 if __name__ == "__main__":

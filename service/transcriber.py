@@ -145,9 +145,15 @@ class OpenAIWhisperTranscriber:
     """The reference openai-whisper implementation (PyTorch, CPU)."""
 
     def __init__(
-        self, model: str, beam_size: int = 5, vad: bool = True, hotwords: Sequence[str] = ()
+        self,
+        model: str,
+        cpu_threads: int = 1,
+        beam_size: int = 5,
+        vad: bool = True,
+        hotwords: Sequence[str] = (),
     ) -> None:
         try:
+            import torch
             import whisper
         except ImportError:
             raise ConfigError(
@@ -163,6 +169,7 @@ class OpenAIWhisperTranscriber:
                 f"[transcription] model: {model!r} is neither a checkpoint file nor a model in whisper's "
                 "cache; Kirjuri never downloads weights"
             )
+        torch.set_num_threads(cpu_threads)
         self._model = whisper.load_model(str(path), device="cpu")
         self._beam_size = beam_size
         self._vad = vad
@@ -219,6 +226,7 @@ def build_transcriber(settings: TranscriptionSettings, data_dir: Path) -> Transc
     if settings.backend == "openai-whisper":
         return OpenAIWhisperTranscriber(
             settings.model or "base",
+            cpu_threads=settings.cpu_threads,
             beam_size=settings.beam_size,
             vad=settings.vad,
             hotwords=settings.hotwords,

@@ -24,6 +24,7 @@ from storage.audit import AuditFilter, list_entries
 from storage.interactions import Interaction
 from tests.conftest import Kirjuri
 from tests.speech import Turn, heard, mono_call, phone_call
+from tests.whisper_checkpoint import ct2_to_openai_checkpoint
 
 CUSTOMER_PHONE = "+358451254423"
 
@@ -162,6 +163,47 @@ async def test_english_and_swedish_mono_calls(
     said = " ".join(s["text"] for s in call["segments"]).lower()
     for word in expected:
         assert heard(word, said), said
+
+
+async def test_openai_whisper_backend_transcribes_a_stereo_call(
+    kirjuri_factory: Any, settings: Settings, whisper_dir: Path, tmp_path: Path
+) -> None:
+    """The reference backend runs its real loading and decoding code on the bundled weights
+    (converted to an openai-whisper checkpoint here, so nothing is downloaded)."""
+    checkpoint = ct2_to_openai_checkpoint(whisper_dir, tmp_path / "base-from-ct2.pt")
+    kirjuri = await kirjuri_factory(
+        settings.replace(
+            "transcription",
+            backend="openai-whisper",
+            model=str(checkpoint),
+            workers=1,
+            retry_seconds=0,
+        )
+    )
+    headers = await kirjuri.login("agent")
+    recording = phone_call(
+        [
+            Turn("agent", "Good morning, this is the invoice desk.", "en"),
+            Turn("customer", "Hello, I am calling about my invoice number twenty.", "en"),
+        ],
+        tmp_path / "call.wav",
+    )
+    status, receipt = await upload(
+        kirjuri, headers, recording.read_bytes(), metadata(external_id="pbx-openai", language="en")
+    )
+    assert status == 202, receipt
+    call = await wait_until_settled(kirjuri, headers, receipt["interaction_id"])
+    assert call["status"] == "done", call["transcription"]
+    assert call["transcription"]["model"] == "base-from-ct2"
+    assert "openai-whisper" in call["transcription"]["model_version"]
+    said = {
+        who: " ".join(s["text"] for s in call["segments"] if s["speaker"] == who).lower()
+        for who in ("agent", "customer")
+    }
+    assert heard("morning", said["agent"]), said
+    assert heard("invoice", said["customer"]), said
+    assert not heard("morning", said["customer"]), said
+    assert all(0 <= s["start"] < s["end"] for s in call["segments"])
 
 
 def _encode(samples: np.ndarray, fmt: str, codec: str, rate: int) -> bytes:
