@@ -174,7 +174,7 @@ async def steady(
     return latencies, big_time
 
 
-def start_kirjuri(data_dir: str) -> tuple[subprocess.Popen[bytes], int]:
+def start_kirjuri(data_dir: str, processes: int) -> tuple[subprocess.Popen[bytes], int]:
     port, http = free_port(), free_port()
     proc = subprocess.Popen(
         [
@@ -192,10 +192,33 @@ def start_kirjuri(data_dir: str) -> tuple[subprocess.Popen[bytes], int]:
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env=os.environ | {"KIRJURI_LOGGING_LEVEL": "WARNING", "KIRJURI_SMTP_MAX_CONNECTIONS": "200"},
+        env=os.environ
+        | {
+            "KIRJURI_LOGGING_LEVEL": "WARNING",
+            "KIRJURI_SMTP_MAX_CONNECTIONS": "200",
+            "KIRJURI_SMTP_PROCESSES": str(processes),
+        },
     )
     wait_port(port, proc)
+    for _ in range(300):  # the extra SMTP processes start once the first one is up
+        if len(children(proc.pid)) >= processes - 1:
+            break
+        time.sleep(0.1)
+    time.sleep(3)  # and need a moment to open the database and listen
     return proc, port
+
+
+def children(pid: int) -> list[int]:
+    """Ids of the processes whose parent is `pid` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
 
 
 def start_bare() -> tuple[subprocess.Popen[bytes], int]:
@@ -227,7 +250,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 async def bench(args: argparse.Namespace) -> None:
     rng = random.Random(7)
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
-        servers = {"bare aiosmtpd": start_bare(), "kirjuri": start_kirjuri(tmp)}
+        servers = {"bare aiosmtpd": start_bare(), "kirjuri": start_kirjuri(tmp, args.processes)}
         try:
             rates: dict[str, list[float]] = {name: [] for name in servers}
             lats: dict[str, list[float]] = {name: [] for name in servers}
@@ -236,6 +259,7 @@ async def bench(args: argparse.Namespace) -> None:
                     rate, latency = await throughput(port, args.messages, 20, rng)
                     rates[name].append(rate)
                     lats[name].extend(latency)
+            print(f"kirjuri with [smtp] processes = {args.processes}, on {os.cpu_count()} cores")
             print(
                 f"1. throughput, 20 concurrent clients, 5-10 KB messages, {args.rounds} rounds of "
                 f"{args.messages} (median of rounds)"
@@ -276,6 +300,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--processes", type=int, default=os.cpu_count() or 1, help="Kirjuri's [smtp] processes"
+    )
     parser.add_argument("--tmp", default=str(ROOT / "var"), help="where Kirjuri's data dir is made")
     args = parser.parse_args()
     Path(args.tmp).mkdir(parents=True, exist_ok=True)

@@ -204,7 +204,9 @@ async def smtp_listener(app: web.Application) -> AsyncIterator[None]:
         auth_exclude_mechanism=["LOGIN"],
     )
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(factory, settings.host, settings.port)
+    server = await loop.create_server(
+        factory, settings.host, settings.port, reuse_port=settings.processes > 1 or None
+    )
     app[SMTP_SERVER] = server
     log.info("SMTP capture listening on %s:%s", settings.host, server.sockets[0].getsockname()[1])
     try:

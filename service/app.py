@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import os
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
@@ -23,6 +24,7 @@ from service.api.routes import setup_routes
 from service.appkeys import BACKGROUND, BLOBS, DB, EXECUTOR, INGESTOR, PARSER, SETTINGS, TRANSCRIPTION
 from service.ingest import Ingestor
 from service.plugins import connector_setups
+from service.processes import die_with_parent
 from service.settings import Settings
 from service.transcription import TranscriptionService
 from storage.blobs import BlobStore
@@ -36,7 +38,12 @@ async def _executor(app: web.Application) -> AsyncIterator[None]:
     workers = app[SETTINGS].ingest.parse_workers
     # spawn, not fork: this process already runs threads (aiosqlite, the executor)
     app[PARSER] = (
-        ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=die_with_parent,
+            initargs=(os.getpid(),),
+        )
         if workers > 0
         else app[EXECUTOR]
     )

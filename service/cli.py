@@ -1,6 +1,6 @@
 """The `kirjuri` command: serve, add staff users and service tokens, migrate the database.
 
-kirjuri serve [--config FILE] [--data-dir DIR] [--http-port N] [--smtp-port N]
+kirjuri serve [--config FILE] [--data-dir DIR] [--http-port N] [--smtp-port N] [--only api|smtp|worker]
 kirjuri user add NAME --role agent|privacy|admin --password-stdin [--data-dir DIR]
 kirjuri token add NAME --scope ingest [--data-dir DIR]
 kirjuri migrate [--data-dir DIR]
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +22,8 @@ from aiohttp import web
 from service.access import create_service_token, create_user
 from service.accesslog import PrivacyAccessLogger
 from service.app import create_app
-from service.errors import KirjuriError
+from service.errors import ConfigError, KirjuriError
+from service.processes import smtp_children
 from service.settings import Settings, load_settings
 from storage.access import ROLES
 from storage.engine import Database
@@ -41,6 +43,14 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", parents=[common], help="run the API, SMTP connector and workers")
     serve.add_argument("--http-port", type=int, metavar="N")
     serve.add_argument("--smtp-port", type=int, metavar="N")
+    serve.add_argument(
+        "--only",
+        choices=sorted(PARTS),
+        help="run one part: api (HTTP API and the call folder), smtp (mail capture) or worker "
+        "(transcription); any number of each can share one database",
+    )
+    # set on the processes that `[smtp] processes` starts: they share the port, start none
+    serve.add_argument("--smtp-child", action="store_true", help=argparse.SUPPRESS)
 
     user = commands.add_parser("user", help="staff users").add_subparsers(dest="action", required=True)
     user_add = user.add_parser("add", parents=[common], help="create a staff user")
@@ -82,18 +92,66 @@ async def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]])
         await db.close()
 
 
-def _serve(settings: Settings) -> None:
+# what each `serve --only` part turns off; nothing given runs every part in one process
+PARTS: dict[str, dict[str, dict[str, object]]] = {
+    "api": {"smtp": {"enabled": False}, "transcription": {"enabled": False}},
+    "smtp": {"transcription": {"enabled": False}, "calls": {"watch_dir": ""}},
+    "worker": {"smtp": {"enabled": False}, "calls": {"watch_dir": ""}},
+}
+
+
+def _part(settings: Settings, only: str | None) -> Settings:
+    for section, changes in PARTS.get(only or "", {}).items():
+        settings = settings.replace(section, **changes)
+    return settings
+
+
+def _serve_args(args: argparse.Namespace, settings: Settings) -> list[str]:
+    """The `serve` flags that give a child process these same settings."""
+    out = ["--data-dir", str(settings.storage.data_path), "--smtp-port", str(settings.smtp.port)]
+    if args.config:
+        out += ["--config", args.config]
+    return out
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> None:
     logging.basicConfig(
         level=settings.logging.level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    settings = _part(settings, args.only)
+    app = create_app(settings)
+    if settings.smtp.processes < 1:
+        raise ConfigError("[smtp] processes must be 1 or more")
+    extra = settings.smtp.processes - 1
+    if settings.smtp.enabled and extra > 0 and not args.smtp_child:
+        if settings.smtp.port == 0:
+            raise ConfigError("[smtp] processes > 1 needs a fixed [smtp] port (they share it)")
+        app.cleanup_ctx.append(smtp_children(_serve_args(args, settings), extra))
+    if args.only in ("smtp", "worker"):
+        asyncio.run(_run_without_http(app))
+        return
     web.run_app(
-        create_app(settings),
+        app,
         host=settings.http.host,
         port=settings.http.port,
         access_log_class=PrivacyAccessLogger,
         print=lambda text: print(text, flush=True),
         shutdown_timeout=30,
     )
+
+
+async def _run_without_http(app: web.Application) -> None:
+    """Start the app's parts (its cleanup contexts) without an HTTP listener; stop on a signal."""
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
 
 
 def _add_user(settings: Settings, name: str, role: str) -> None:
@@ -112,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = _settings(args)
         if args.command == "serve":
-            _serve(settings)
+            _serve(args, settings)
         elif args.command == "user":
             _add_user(settings, args.name, args.role)
         elif args.command == "token":

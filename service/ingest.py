@@ -35,7 +35,12 @@ from storage.blobs import BlobStore, sha256_hex
 from storage.customers import owners_of
 from storage.engine import Database
 from storage.errors import StorageError
-from storage.interactions import NewInteraction, dedup_keys_stored, insert_interactions
+from storage.interactions import (
+    NewInteraction,
+    dedup_keys_stored,
+    insert_interactions,
+    unreferenced_blobs,
+)
 from storage.jobs import enqueue
 from storage.search import index_interactions
 
@@ -263,14 +268,14 @@ class Ingestor:
 
     async def _write_rows(self, batch: list[_Pending]) -> None:
         """Insert the batch's interactions, participants, attachments and search text in one commit."""
-        ids, decisions = await self.db.run_write(lambda session: self._insert(session, batch))
-        for p, iid, decision in zip(batch, ids, decisions, strict=True):
+        results = await self.db.run_write(lambda session: self._insert(session, batch))
+        for p, result in zip(batch, results, strict=True):
             if not p.future.done():
-                p.future.set_result(IngestResult(iid, False, decision.customer_id))
-        if any(p.capture.jobs for p in batch):
+                p.future.set_result(result)
+        if any(p.capture.jobs for p, r in zip(batch, results, strict=True) if not r.duplicate):
             self.jobs_queued.set()
 
-    def _insert(self, session: Session, batch: list[_Pending]) -> tuple[list[int], list[LinkDecision]]:
+    def _insert(self, session: Session, batch: list[_Pending]) -> list[IngestResult]:
         caps = [p.capture for p in batch]
         decisions = self._decide(session, caps)
         rows = []
@@ -279,21 +284,24 @@ class Ingestor:
             raw_name = names.pop(0) if p.capture.raw is not None else None
             rows.append(_row(p.capture, decision, raw_name, names))
         ids = insert_interactions(session, rows)
-        for kind in sorted({kind for cap in caps for kind in cap.jobs}):
-            enqueue(
-                session,
-                kind,
-                [i for i, cap in zip(ids, caps, strict=True) if kind in cap.jobs],
-                self.job_max_attempts,
-            )
+        new = [(iid, cap) for iid, cap in zip(ids, caps, strict=True) if iid is not None]
+        for kind in sorted({kind for _, cap in new for kind in cap.jobs}):
+            enqueue(session, kind, [iid for iid, cap in new if kind in cap.jobs], self.job_max_attempts)
         index_interactions(
-            session,
-            [
-                (iid, cap.subject, cap.body, _participant_text(cap))
-                for iid, cap in zip(ids, caps, strict=True)
-            ],
+            session, [(iid, cap.subject, cap.body, _participant_text(cap)) for iid, cap in new]
         )
-        return ids, decisions
+        # stored meanwhile by another process: answered as the duplicates they are, and their
+        # blobs removed unless something refers to them (no personal data left that no row names)
+        late = [p for iid, p in zip(ids, batch, strict=True) if iid is None]
+        earlier = dedup_keys_stored(session, [p.capture.dedup_key for p in late]) if late else {}
+        if late:
+            self.blobs.delete(unreferenced_blobs(session, [n for p in late for n in p.blob_names]))
+        return [
+            IngestResult(iid, False, decision.customer_id)
+            if iid is not None
+            else IngestResult(earlier[cap.dedup_key], True)
+            for iid, cap, decision in zip(ids, caps, decisions, strict=True)
+        ]
 
     def _decide(self, session: Session, caps: list[Capture]) -> list[LinkDecision]:
         """Link decisions for a batch, with two identifier look-ups for all of it."""

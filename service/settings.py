@@ -58,6 +58,7 @@ class SmtpSettings:
     tls_key: str = ""
     require_starttls: bool = False
     auth_required: bool = False
+    processes: int = 1
 
 
 @dataclass(frozen=True)

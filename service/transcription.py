@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from service.audio import SAMPLE_RATE, decode
 from service.calls import TRANSCRIBE
 from service.errors import ConfigError
+from service.processes import die_with_parent
 from service.settings import TranscriptionSettings
 from service.transcriber import BACKENDS, Transcriber, build_transcriber
 from storage.blobs import BlobStore
@@ -147,7 +148,10 @@ class TranscriptionService:
     def _get_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
-                max_workers=max(1, self.settings.workers), mp_context=multiprocessing.get_context("spawn")
+                max_workers=max(1, self.settings.workers),
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=die_with_parent,
+                initargs=(os.getpid(),),
             )
         return self._pool
 

@@ -93,6 +93,16 @@ class BlobStore:
             raise Unavailable(f"blob store write failed: {exc.strerror}") from exc
         return names
 
+    def delete(self, names: Iterable[str]) -> None:
+        """Remove these blobs (missing ones are ignored) and make the removal durable."""
+        gone = []
+        for name in names:
+            path = self.path(name)
+            path.unlink(missing_ok=True)
+            gone.append(path)
+        if gone:
+            self._flush(gone)
+
     def _flush(self, paths: Iterable[Path]) -> None:
         """Make the data and directory entries of these paths durable."""
         if self._syncfs is not None:

@@ -11,6 +11,7 @@ PostgreSQL needs none of this: both handles are the same engine and the lock is 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -63,10 +64,12 @@ class Database:
         self.url = make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self._write_lock = asyncio.Lock()
+        self._lock_file: Path | None = None
         if self.is_sqlite:
             database = self.url.database
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
+                self._lock_file = Path(f"{database}-writelock")
             self.read_engine = create_async_engine(self.url, pool_size=4, max_overflow=4)
             self.write_engine = create_async_engine(self.url, pool_size=1, max_overflow=0)
             _sqlite_setup(self.read_engine.sync_engine, "BEGIN")
@@ -153,7 +156,21 @@ class Database:
                 return await session.run_sync(work)
         loop = asyncio.get_running_loop()
         async with self._write_lock:
-            return await loop.run_in_executor(self._write_thread, _in_session, self._sync_write, work, True)
+            return await loop.run_in_executor(self._write_thread, self._write_between_processes, work)
+
+    def _write_between_processes(self, work: Callable[[Session], T]) -> T:
+        """One write transaction, holding an flock on `<db>-writelock` when several processes
+        share the file (`[smtp] processes`): a writer waiting for the lock wakes the moment
+        it is free, where SQLite's own busy handler sleeps in steps of up to 100 ms and
+        halves the throughput of two processes writing in turns."""
+        if self._lock_file is None:
+            return _in_session(self._sync_write, work, True)
+        with open(self._lock_file, "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                return _in_session(self._sync_write, work, True)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _in_session(engine: Engine, work: Callable[[Session], T], commit: bool) -> T:

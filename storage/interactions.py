@@ -26,6 +26,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, selectinload
 from sqlalchemy.sql import Select
@@ -146,29 +147,57 @@ class NewInteraction:
     attachments: list[dict[str, Any]]
 
 
-def insert_interactions(session: Session, items: Sequence[NewInteraction]) -> list[int]:
+def insert_interactions(session: Session, items: Sequence[NewInteraction]) -> list[int | None]:
     """Insert many interactions with their participants and attachments in three statements.
 
-    Returns the new ids in the order given. Raises IntegrityError if a dedup_key exists.
-    (One executemany, then the ids by dedup key: SQLite cannot return ids of a multi-row
-    insert in order, and one statement per row costs a thread round trip each.)
+    Returns the new ids in the order given, None for an item whose dedup_key was stored
+    already (by another process since it was checked: several SMTP processes may take the
+    BCC and the journal copy of one message at the same moment). Such an item is skipped,
+    not an error, so it cannot fail the rest of its batch.
     """
     if not items:
         return []
-    session.execute(insert(_table(Interaction)), [item.values for item in items])
-    by_key = dedup_keys_stored(session, [item.values["dedup_key"] for item in items])
-    ids = [by_key[item.values["dedup_key"]] for item in items]
+    table = _table(Interaction)
+    rows = session.execute(
+        _insert_new(session, table, "dedup_key").returning(table.c.dedup_key, table.c.id),
+        [item.values for item in items],
+    )
+    by_key: dict[str, int] = {key: iid for key, iid in rows}
+    ids = [by_key.get(item.values["dedup_key"]) for item in items]
     participants = [
-        p | {"interaction_id": iid} for iid, item in zip(ids, items, strict=True) for p in item.participants
+        p | {"interaction_id": iid}
+        for iid, item in zip(ids, items, strict=True)
+        if iid is not None
+        for p in item.participants
     ]
     attachments = [
-        a | {"interaction_id": iid} for iid, item in zip(ids, items, strict=True) for a in item.attachments
+        a | {"interaction_id": iid}
+        for iid, item in zip(ids, items, strict=True)
+        if iid is not None
+        for a in item.attachments
     ]
     if participants:
         session.execute(insert(_table(Participant)), participants)
     if attachments:
         session.execute(insert(_table(Attachment)), attachments)
     return ids
+
+
+def _insert_new(session: Session, table: Table, unique: str) -> Any:
+    """INSERT that skips rows whose `unique` column value exists (SQLite and PostgreSQL)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=[unique])
+    return sqlite.insert(table).on_conflict_do_nothing(index_elements=[unique])
+
+
+def unreferenced_blobs(session: Session, names: Iterable[str]) -> set[str]:
+    """Which of these blob names no interaction or attachment refers to."""
+    wanted = set(names)
+    if not wanted:
+        return set()
+    raw = session.scalars(select(Interaction.raw_blob).where(Interaction.raw_blob.in_(wanted)))
+    attached = session.scalars(select(Attachment.blob).where(Attachment.blob.in_(wanted)))
+    return wanted - set(raw) - set(attached)
 
 
 def dedup_keys_stored(session: Session, keys: Sequence[str]) -> dict[str, int]:

@@ -41,7 +41,11 @@ class Server:
         self.proc: subprocess.Popen[str] | None = None
         self.output = ""
 
-    def start(self) -> None:
+    def start(self, *extra: str, env: dict[str, str] | None = None) -> None:
+        only = extra[extra.index("--only") + 1] if "--only" in extra else None
+        listening = [
+            p for p, part in ((self.http_port, "api"), (self.smtp_port, "smtp")) if only in (None, part)
+        ]
         self.proc = subprocess.Popen(
             [
                 *KIRJURI,
@@ -52,17 +56,19 @@ class Server:
                 str(self.http_port),
                 "--smtp-port",
                 str(self.smtp_port),
+                *extra,
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,  # its own process group: kill() takes the workers too
+            env=os.environ | (env or {}),
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                socket.create_connection(("127.0.0.1", self.http_port), timeout=1).close()
-                socket.create_connection(("127.0.0.1", self.smtp_port), timeout=1).close()
+                for port in listening:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 return
             except OSError:
                 assert self.proc.poll() is None, self.proc.communicate()[0]
@@ -256,3 +262,83 @@ async def test_a_transcription_killed_mid_job_is_retried_and_completes_once(
     starts = [(s["start"], s["speaker"]) for s in call["segments"]]
     assert len(starts) == len(set(starts))  # one transcript, not two stacked
     assert "requeued 1 transcription job" in server.output
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` that run `serve` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+            if int(fields[1]) == pid and b"serve" in cmdline:
+                found.append(int(stat.parent.name))
+    return found
+
+
+def wait_for_children(server: Server, count: int, other_than: set[int] = frozenset()) -> list[int]:  # type: ignore[assignment]
+    assert server.proc is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = [c for c in children(server.proc.pid) if c not in other_than]
+        if len(found) >= count:
+            time.sleep(2)  # the child opens the database, then listens
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"no SMTP child process appeared: {children(server.proc.pid)}")
+
+
+def send_all(port: int, mails: list[bytes]) -> list[int]:
+    """Each mail on its own connection, 10 at a time; the reply codes."""
+
+    def one(raw: bytes) -> int:
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+            refused = smtp.sendmail("aino@example.fi", ["capture@localhost"], raw)
+            assert not refused
+            return 250
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        return list(pool.map(one, mails))
+
+
+async def test_smtp_processes_share_the_port_store_each_message_once_and_are_restarted(
+    server: Server,
+) -> None:
+    assert add_admin(server.data_dir).returncode == 0
+    server.start(env={"KIRJURI_SMTP_PROCESSES": "2"})
+    assert server.proc is not None
+    (child,) = wait_for_children(server, 1)
+
+    # 30 messages, 10 of them sent twice at once: across two processes, still stored once
+    mails = [make_mail(message_id=f"<multi-{n}@example.fi>", subject=f"Viesti {n}") for n in range(30)]
+    assert send_all(server.smtp_port, mails + mails[:10]) == [250] * 40
+    items = await login_and_list(server)
+    assert sorted(i["subject"] for i in items) == sorted(f"Viesti {n}" for n in range(30))
+
+    # a dead SMTP process is started again, and mail keeps flowing
+    os.kill(child, signal.SIGKILL)
+    (replacement,) = wait_for_children(server, 1, other_than={child})
+    later = [make_mail(message_id=f"<later-{n}@example.fi>", subject=f"Myöhemmin {n}") for n in range(10)]
+    assert send_all(server.smtp_port, later) == [250] * 10
+    assert len(await login_and_list(server)) == 40
+
+    assert server.stop() == 0  # waits for every process holding its output: children included
+    assert not children(replacement)
+
+
+async def test_only_one_part(server: Server) -> None:
+    """`--only smtp` takes mail without an HTTP listener; `--only api` serves HTTP without SMTP."""
+    assert add_admin(server.data_dir).returncode == 0
+    server.start("--only", "smtp")
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", server.http_port), timeout=1).close()
+    assert send_all(server.smtp_port, [make_mail(message_id="<only-smtp@example.fi>")]) == [250]
+    assert server.stop() == 0
+
+    server.start("--only", "api")
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", server.smtp_port), timeout=1).close()
+    assert [i["subject"] for i in await login_and_list(server)] == ["Lasku 4471"]
+    assert server.stop() == 0

@@ -1,0 +1,107 @@
+"""Marketing-ban detector figures: precision and recall per language and per source.
+
+Text: the labelled statements in bench/data/marketing_statements.tsv (fi/sv/en; bans with their
+channels, and hard negatives: payment and scheduling talk, e-invoices, subscribing, the
+company's own marketing team, third parties, quoted replies and newsletter footers), read as
+the customer's email would be (only the customer's own words).
+Calls: synthesised phone calls (festival Finnish, espeak-ng Swedish and English, 8 kHz µ-law
+stereo, agent left, customer right), transcribed with the bundled Whisper model; only the
+customer channel is read. Needs festival, festvox-suopuhe-lj, espeak-ng and sox.
+Usage: python bench/marketing_eval.py [--no-calls]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from service.marketing_detect import detect, email_regions  # noqa: E402
+
+DATA = ROOT / "bench" / "data" / "marketing_statements.tsv"
+
+
+def load_statements() -> list[tuple[str, set[str], str]]:
+    """(language, expected channels or empty for "not a ban", text)."""
+    rows = []
+    for line in DATA.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        language, channels, text = line.split("\t", 2)
+        rows.append(
+            (language, set() if channels == "-" else set(channels.split(",")), text.replace("\\n", "\n"))
+        )
+    return rows
+
+
+class Score:
+    def __init__(self) -> None:
+        self.tp = self.fp = self.fn = self.tn = self.channels_right = 0
+        self.errors: list[str] = []
+
+    def add(self, expected: set[str], found: set[str] | None, text: str) -> None:
+        if expected and found:
+            self.tp += 1
+            self.channels_right += found == expected
+            if found != expected:
+                self.errors.append(f"channels {sorted(found)} for {sorted(expected)}: {text!r}")
+        elif expected:
+            self.fn += 1
+            self.errors.append(f"missed: {text!r}")
+        elif found:
+            self.fp += 1
+            self.errors.append(f"false ban {sorted(found)}: {text!r}")
+        else:
+            self.tn += 1
+
+    def line(self, label: str) -> str:
+        precision = self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
+        recall = self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
+        return (
+            f"{label:14} precision {precision:.2f}  recall {recall:.2f}  channels right "
+            f"{self.channels_right}/{self.tp}  (bans {self.tp + self.fn}, not bans {self.fp + self.tn})"
+        )
+
+
+def text_scores() -> dict[str, Score]:
+    scores: dict[str, Score] = defaultdict(Score)
+    for language, expected, text in load_statements():
+        hits = detect(text, regions=email_regions(text), source="email")
+        found = {c for h in hits for c in h.channels} if hits else None
+        for key in (language, "all"):
+            scores[key].add(expected, found, text)
+    return scores
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--no-calls", action="store_true")
+    parser.add_argument("--errors", action="store_true", help="print every miss and false ban")
+    args = parser.parse_args()
+    scores = text_scores()
+    print("text (customer's own words of each statement or email)")
+    for key in ("fi", "sv", "en", "all"):
+        print("  " + scores[key].line(key))
+    if args.errors:
+        for error in scores["all"].errors:
+            print("   ", error)
+    if not args.no_calls:
+        from bench.marketing_calls import call_scores
+
+        with tempfile.TemporaryDirectory(prefix="kirjuri-eval-") as work:
+            calls = call_scores(Path(work))
+        print("calls (customer channel of synthesised stereo calls, bundled base model)")
+        for key in ("fi", "sv", "en", "all"):
+            print("  " + calls[key].line(key))
+        if args.errors:
+            for error in calls["all"].errors:
+                print("   ", error)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,422 @@
+"""Finding "don't market to me" in what a customer said, in Finnish, Swedish and English.
+
+A statement is a ban when, in one sentence, the customer (first person, or an imperative
+addressed to the company) refuses or objects to something that is marketing: "kiellän
+suoramarkkinoinnin", "älkää soittako minulle enää myyntipuheluita", "ring mig inte mer med
+erbjudanden", "unsubscribe me from your newsletter". Words are compared by their Snowball
+stems (Finnish and Swedish inflect and compound freely: "myyntipuheluita" stems to
+"myyntipuhelu", which contains the cue "puhelu"), and a word one letter away from a cue
+counts too, at a lower confidence, because transcripts misspell ("keltää" for "kieltää").
+
+What only looks similar is left alone: no marketing word (payment, scheduling, paper or
+e-invoices), no refusal (subscribing), someone else's wish ("vaimoni ei halua ..."), the
+company's own marketing team, "don't hesitate", "don't want to miss".
+Pure functions, no I/O: the same text always gives the same hits.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache, partial
+
+import snowballstemmer
+
+VERSION = "kirjuri-marketing-1"
+LANGUAGES = ("fi", "sv", "en")
+_STEMMERS = {"fi": "finnish", "sv": "swedish", "en": "english"}
+
+# Cues are matched against words and their stems. In Finnish and Swedish a cue may sit inside
+# a compound ("myyntipuhelu" holds "puhelu"), except a cue written with a leading "^", which
+# must start the word ("^soit": "soittako", not "osoite"); in English every cue starts a word.
+# A cue of 6+ letters also matches a stem one edit away (recognition errors).
+MARKETING = {
+    "fi": [
+        "markkinoin",
+        "markkinoint",
+        "mainos",
+        "mainok",
+        "mainon",
+        "^esite",
+        "^esittei",
+        "myyntipuhelu",
+        "myyntisoit",
+        "myyntipuhel",
+        "tarjouks",
+        "tarjous",
+        "uutiskirj",
+        "postituslist",
+        "kampanj",
+        "kaupittel",
+        "puhelinmyyn",
+        "myyntiviest",
+    ],
+    "sv": [
+        "marknadsför",
+        "reklam",
+        "erbjud",
+        "nyhetsbrev",
+        "utskick",
+        "säljsamtal",
+        "försälj",
+        "kampanj",
+        "säljmejl",
+        "säljar",
+        "katalog",
+        "broschyr",
+    ],
+    "en": [
+        "market",
+        "newslett",
+        "offer",
+        "promot",
+        "advert",
+        "sale",
+        "mailing",
+        "spam",
+        "telemarket",
+        "catalog",
+        "brochur",
+        "leaflet",
+        "flyer",
+    ],
+}
+# the company's own marketing people are not marketing
+NOT_MARKETING = {
+    "fi": ["markkinointitiim", "markkinointiosast", "markkinointipäällik", "myyntitiim", "myyntiosast"],
+    "sv": ["marknadsavdelning", "marknadsteam", "säljavdelning"],
+    "en": ["team", "depart", "manag"],
+}
+# first-person refusals and imperatives addressed to the company: whole words (which may come
+# one letter off in a transcript), words ending a compound ("suoramarkkinointikielto"), and
+# patterns over the lowercased sentence
+REFUSAL_WORDS = {
+    "fi": [
+        "kiellän",
+        "kiellämme",
+        "kieltäydyn",
+        "älkää",
+        "lopettakaa",
+        "poistakaa",
+        "lopetatte",
+        "poistatte",
+        "peruutan",
+        "perun",
+    ],
+    "sv": ["avregistrera", "avregistrerar", "förbjuder", "undanber", "avanmäl", "avanmäler", "avböjer"],
+    "en": ["unsubscribe", "unsubscribing"],
+}
+REFUSAL_ENDINGS = {
+    "fi": ("kielto", "kiellon", "kieltoa", "kiellot", "kieltoon", "kiellosta"),
+    "sv": ("förbud", "spärr"),
+    "en": (),
+}
+# "haluan kieltää": wanting to forbid is a refusal; "voit kieltää" (you may) is not
+WANT_TO_FORBID = {"fi": ("haluan", "haluamme", "tahdon", "tahdomme"), "sv": (), "en": ()}
+FORBID = {"fi": "kieltää", "sv": "", "en": ""}
+REFUSAL = {
+    "fi": [
+        r"\b(en|emme)\b( \w+)? (halua|tahdo|toivo|hyväksy|salli)",
+        r"\bälä\b",
+        r"\blopeta\b",
+        r"\bpoista\b",
+        r"\bei kiitos\b",
+    ],
+    "sv": [
+        r"\b(jag|vi) (vill|önskar) inte\b",
+        r"\bvill (jag|vi) inte\b",
+        r"\b(ring|skicka|kontakta|mejla|maila)( \w+)? inte\b",
+        r"\binte (ring|skicka|kontakta)",
+        r"\bsluta\b",
+        r"\bta bort (mig|oss|min|mitt|mina)\b",
+        r"\bnej tack\b",
+        r"\binvänder\b",
+    ],
+    "en": [
+        r"\b(i|we) (do not|don't|dont|never) (want|wish)\b",
+        r"\b(i|we) no longer (want|wish)\b",
+        r"\b(do not|don't|dont|never) (call|contact|send|email|e-mail|text|phone|ring|mail)\b",
+        r"\bstop (calling|sending|emailing|texting|contacting|mailing|marketing)\b",
+        r"\bno (more|further)\b",
+        r"\bremove (me|us|my|our)\b",
+        r"\bopt(ing)? (me |us )?out\b",
+        r"\btake (me|us) off\b",
+        r"\b(i|we) object\b",
+        r"\b(i|we) forbid\b",
+        r"\b(i|we) want to unsubscribe\b",
+    ],
+}
+# the refusal is someone else's, or not a refusal at all
+BLOCKERS = {
+    "fi": [
+        r"\b(vaimo|mie[hs]|puoliso|äiti|isä|naapuri|kollega|ystävä|asiakkaa|veli|sisko|poika|tytär)\w*\b",
+        r"\bhän\b",
+        r"\bhe eivät\b",
+        r"\bepäröi",
+        r"\bennen\b",
+        r"\bjälkeen\b",
+        r"\bmissata\b",
+        r"\bmenettää\b",
+        r"\btilata\b",
+        r"\btilaan\b",
+        r"\bhaluan (saada|tilata)\b",
+        r"\blaskun?\b",
+    ],
+    "sv": [
+        r"\b(min|mitt|mina) (fru|man|mamma|pappa|granne|kollega|vän|kund)\w*",
+        r"\bhan\b",
+        r"\bhon\b",
+        r"\bde vill\b",
+        r"\btveka\b",
+        r"\bföre\b",
+        r"\befter\b",
+        r"\bmissa\b",
+        r"\bprenumerera\b",
+        r"\bfaktur",
+    ],
+    "en": [
+        r"\b(my|our) (wife|husband|partner|mother|father|neighbou?r|colleague|friend|customer|client|son|"
+        r"daughter|boss)\b",
+        r"\b(he|she|they) (does|do|did)n'?t\b",
+        r"\bdoesn'?t\b",
+        r"\bhesitate\b",
+        r"\bbefore\b",
+        r"\bafter\b",
+        r"\bmiss\b",
+        r"\bsubscribe (me )?to\b",
+        r"\binvoice",
+        r"\bbill\b",
+    ],
+}
+CHANNELS = {
+    "phone": {
+        "fi": ["^soit", "myyntisoit", "puhelu", "puhelin", "puhel", "soitto"],
+        "sv": ["^ring", "uppring", "samtal", "telefon"],
+        "en": ["call", "phone", "telemarket", "ring"],
+    },
+    "email": {
+        "fi": ["sähköpost", "uutiskirj", "postituslist", "meil", "email", "sposti"],
+        "sv": ["e-post", "epost", "mejl", "mail", "nyhetsbrev", "utskick"],
+        "en": ["email", "e-mail", "newslett", "mailing", "unsubscrib", "inbox", "list"],
+    },
+    "sms": {"fi": ["tekstiviest", "sms", "tekstari"], "sv": ["sms", "textmeddeland"], "en": ["sms", "text"]},
+    "post": {
+        "fi": ["kirje", "kirjeit", "postits", "mainospost", "paperimainok", "postiluukk", "^esite"],
+        "sv": ["brev", "^post", "katalog", "broschyr"],
+        "en": ["letter", "post", "postal", "brochur", "catalog", "leaflet", "flyer"],
+    },
+}
+# a marketing message without a channel, said in an email, is about email
+MESSAGE_WORDS = {"fi": ["viest"], "sv": ["meddeland"], "en": ["messag"]}
+_STOPWORDS = {
+    "fi": {"ja", "en", "ei", "minä", "minulle", "olen", "on", "että", "kiitos", "enää", "älkää", "tämä"},
+    "sv": {"och", "jag", "inte", "mig", "det", "är", "att", "med", "mer", "vill", "tack", "ni"},
+    "en": {"and", "i", "not", "me", "the", "is", "to", "with", "more", "want", "your", "you", "please"},
+}
+_WORD = re.compile(r"[\w'-]+", re.UNICODE)
+_SENTENCE = re.compile(r"[^.!?\n]+[.!?]*", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One statement that forbids marketing: where it is in the text and what it covers."""
+
+    channels: tuple[str, ...]
+    language: str
+    confidence: float
+    quote: str
+    start: int  # character offsets into the text given
+    end: int
+
+
+@lru_cache(maxsize=8192)
+def _stem(language: str, word: str) -> str:
+    return str(snowballstemmer.stemmer(_STEMMERS[language]).stemWord(word))
+
+
+def _near(a: str, b: str) -> bool:
+    """One insertion, deletion or substitution apart."""
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b, strict=True)) == 1
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
+
+
+def _find(
+    cues: Iterable[str], words: Sequence[str], stems: Sequence[str], compounds: bool = True
+) -> tuple[bool, bool]:
+    """(found exactly, found one letter off) for any cue among the words or their stems: inside
+    a word where words compound (fi, sv) unless the cue starts with "^", at its start otherwise."""
+    fuzzy = False
+    for cue in cues:
+        anchored = cue.startswith("^") or not compounds
+        cue = cue.lstrip("^")
+        for word, stem in zip(words, stems, strict=True):
+            if (
+                word.startswith(cue)
+                or stem.startswith(cue)
+                or (not anchored and (cue in stem or cue in word))
+            ):
+                return True, False
+            if (
+                len(cue) >= 6
+                and len(word) >= 6
+                and (_near(cue, stem[: len(cue)]) or _near(cue, stem[: len(cue) + 1]) or _near(cue, stem))
+            ):
+                fuzzy = True
+    return False, fuzzy
+
+
+def _refusal(language: str, words: Sequence[str], lower: str) -> tuple[bool, bool]:
+    """(refused in so many words, refused with a word one letter off)."""
+    cues = REFUSAL_WORDS[language]
+    if _any(REFUSAL[language], lower) or any(
+        w in cues or w.endswith(REFUSAL_ENDINGS[language]) for w in words
+    ):
+        return True, False
+    wanted = [words[i + 1] for i, w in enumerate(words[:-1]) if w in WANT_TO_FORBID[language]]
+    if any(w == FORBID[language] for w in wanted):
+        return True, False
+    near = [c for c in cues if len(c) >= 5] + ([FORBID[language]] if wanted else [])
+    return False, any(_near(w, cue) for w in words if len(w) >= 5 for cue in near)
+
+
+def _any(patterns: Iterable[str], text: str) -> bool:
+    return any(re.search(p, text) for p in patterns)
+
+
+def _sentence_hit(sentence: str, language: str, source: str | None) -> tuple[tuple[str, ...], float] | None:
+    """The channels and confidence of a ban stated in this one sentence, or None."""
+    lower = sentence.lower()
+    words = [w for w in (w.strip("'-") for w in _WORD.findall(lower)) if w]
+    stems = [_stem(language, w) for w in words]
+    find = partial(_find, compounds=language != "en")
+    # the company's own marketing people are not marketing: leave out the words naming them
+    own = {i for i, stem in enumerate(stems) if any(c in stem for c in NOT_MARKETING[language])}
+    if language == "en":  # "marketing team": the word before the team
+        own = {i - 1 for i in own if i > 0} | own
+    kept = [i for i in range(len(words)) if i not in own]
+    marketing, marketing_fuzzy = find(MARKETING[language], [words[i] for i in kept], [stems[i] for i in kept])
+    if not (marketing or marketing_fuzzy):
+        return None
+    refused, refused_fuzzy = _refusal(language, words, lower)
+    if not (refused or refused_fuzzy) or _any(BLOCKERS[language], lower):
+        return None
+    channels = []
+    taken: set[int] = set()  # "uutiskirje", "nyhetsbrev", "e-post" are email, not post
+    for channel, cues in CHANNELS.items():
+        rest = [i for i in range(len(words)) if i not in taken]
+        hits = [i for i in rest if find(cues[language], [words[i]], [stems[i]])[0]]
+        if hits:
+            channels.append(channel)
+            taken.update(hits)
+    channels.sort()
+    if not channels and source == "email" and find(MESSAGE_WORDS[language], words, stems)[0]:
+        channels = ["email"]
+    confidence = 0.9 - (0.2 if not marketing else 0) - (0.2 if not refused else 0)
+    return tuple(channels) or ("all",), round(confidence, 2)
+
+
+def guess_language(text: str) -> str:
+    """fi, sv or en by common words; Finnish when nothing tells."""
+    words = set(_WORD.findall(text.lower()))
+    scores = {lang: len(words & stop) for lang, stop in _STOPWORDS.items()}
+    if re.search(r"[äö]", text.lower()) and not re.search(r"å", text.lower()):
+        scores["fi"] += 1
+    if "å" in text.lower():
+        scores["sv"] += 2
+    return max(LANGUAGES, key=lambda lang: (scores[lang], lang == "fi"))
+
+
+def sentences(text: str) -> list[tuple[int, int]]:
+    """Character spans of the sentences (and lines) of `text`, stripped of outer spaces."""
+    spans = []
+    for m in _SENTENCE.finditer(text):
+        start, end = m.start(), m.end()
+        while start < end and text[start].isspace():
+            start += 1
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        if end > start:
+            spans.append((start, end))
+    return spans
+
+
+def detect(
+    text: str,
+    language: str | None = None,
+    regions: Sequence[tuple[int, int]] | None = None,
+    source: str | None = None,
+) -> list[Hit]:
+    """Marketing bans stated in `text` (within `regions` only, when given: the parts that
+    are the customer's own words). `language` None or "auto" guesses per sentence; `source`
+    is the channel the text came by ("marketing messages" said in an email mean email)."""
+    hits = []
+    for region_start, region_end in regions if regions is not None else [(0, len(text))]:
+        part = text[region_start:region_end]
+        for start, end in sentences(part):
+            sentence = part[start:end]
+            tried = [language] if language in LANGUAGES else [guess_language(sentence)]
+            tried += [lang for lang in LANGUAGES if lang not in tried]
+            for lang in tried:
+                found = _sentence_hit(sentence, lang, source)
+                if found:
+                    channels, confidence = found
+                    if lang != tried[0]:
+                        confidence -= 0.1
+                    hits.append(
+                        Hit(
+                            channels,
+                            lang,
+                            round(confidence, 2),
+                            sentence,
+                            region_start + start,
+                            region_start + end,
+                        )
+                    )
+                    break
+    return hits
+
+
+# where a reply's quoted part starts: "On … wrote:", "… kirjoitti:", "… skrev:", forwarded
+# or original-message separators, Outlook's header block
+_QUOTE_START = re.compile(
+    r"^(on\b.*\bwrote:?|.*\bkirjoitti\b.*:?|.*\bskrev\b.*:?|-{2,}\s*(original message|alkuperäinen viesti|"
+    r"ursprungligt meddelande|forwarded message|välitetty viesti|vidarebefordrat meddelande)\s*-{2,}|"
+    r"(from|lähettäjä|från):\s.*)$",
+    re.IGNORECASE,
+)
+_SIGNATURE = re.compile(r"^--\s*$")
+# a company newsletter's footer: how to unsubscribe is not the customer asking to
+_FOOTER = re.compile(
+    r"(unsubscribe (here|at|below)|to unsubscribe|click here|if you no longer wish|you are receiving this|this (e-?mail|message) "
+    r"was sent|peruuta tilaus|peru tilaus|jos et halua (enää )?vastaanottaa|jos et halua enää|tämä viesti on "
+    r"lähetetty|vill du inte längre|avregistrera dig|du får detta|detta meddelande skickades)",
+    re.IGNORECASE,
+)
+
+
+def email_regions(body: str) -> list[tuple[int, int]]:
+    """The spans of an email body that are the sender's own words: not quoted lines (`>`), not
+    what follows "On … wrote:" / "… kirjoitti:" / "… skrev:" or a forwarded-message separator,
+    not the signature after "-- ", and not a newsletter footer's paragraph."""
+    regions: list[tuple[int, int]] = []
+    offset = 0
+    in_footer = False
+    for line in body.splitlines(keepends=True):
+        start, text = offset, line.strip()
+        offset += len(line)
+        if _QUOTE_START.match(text) or _SIGNATURE.match(line.rstrip("\r\n")):
+            break
+        if not text:
+            in_footer = False
+            continue
+        if _FOOTER.search(text):
+            in_footer = True
+        if in_footer or text.startswith(">"):
+            continue
+        regions.append((start, start + len(line.rstrip("\r\n"))))
+    return regions
