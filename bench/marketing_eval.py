@@ -24,12 +24,13 @@ sys.path.insert(0, str(ROOT))
 from service.marketing_detect import detect, email_regions  # noqa: E402
 
 DATA = ROOT / "bench" / "data" / "marketing_statements.tsv"
+HELD_OUT = ROOT / "bench" / "data" / "marketing_heldout.tsv"
 
 
-def load_statements() -> list[tuple[str, set[str], str]]:
+def load_statements(path: Path = DATA) -> list[tuple[str, set[str], str]]:
     """(language, expected channels or empty for "not a ban", text)."""
     rows = []
-    for line in DATA.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8").splitlines():
         if not line.strip() or line.startswith("#"):
             continue
         language, channels, text = line.split("\t", 2)
@@ -68,9 +69,9 @@ class Score:
         )
 
 
-def text_scores() -> dict[str, Score]:
+def text_scores(path: Path = DATA) -> dict[str, Score]:
     scores: dict[str, Score] = defaultdict(Score)
-    for language, expected, text in load_statements():
+    for language, expected, text in load_statements(path):
         hits = detect(text, regions=email_regions(text), source="email")
         found = {c for h in hits for c in h.channels} if hits else None
         for key in (language, "all"):
@@ -83,13 +84,14 @@ def main() -> None:
     parser.add_argument("--no-calls", action="store_true")
     parser.add_argument("--errors", action="store_true", help="print every miss and false ban")
     args = parser.parse_args()
-    scores = text_scores()
-    print("text (customer's own words of each statement or email)")
-    for key in ("fi", "sv", "en", "all"):
-        print("  " + scores[key].line(key))
-    if args.errors:
-        for error in scores["all"].errors:
-            print("   ", error)
+    for title, path in (("statements the rules were written with", DATA), ("held-out statements", HELD_OUT)):
+        scores = text_scores(path)
+        print(f"text: {title} ({path.name}), the customer's own words of each")
+        for key in ("fi", "sv", "en", "all"):
+            print("  " + scores[key].line(key))
+        if args.errors:
+            for error in scores["all"].errors:
+                print("   ", error)
     if not args.no_calls:
         from bench.marketing_calls import call_scores
 

@@ -2,8 +2,8 @@
 
 Nothing connects, opens or loads at import time. Each long-lived resource is one cleanup
 context, started in order and stopped in reverse: executor, database (migrated on open),
-ingest writer, transcription workers, then the connectors (so connectors stop taking data
-before the writer stops).
+ingest writer, transcription workers, marketing-ban detection, then the connectors (so
+connectors stop taking data before the writer stops).
 """
 
 from __future__ import annotations
@@ -21,8 +21,19 @@ from aiohttp import web
 from service.api.auth import auth_middleware
 from service.api.problems import problem_middleware
 from service.api.routes import setup_routes
-from service.appkeys import BACKGROUND, BLOBS, DB, EXECUTOR, INGESTOR, PARSER, SETTINGS, TRANSCRIPTION
+from service.appkeys import (
+    BACKGROUND,
+    BLOBS,
+    DB,
+    EXECUTOR,
+    HASHER,
+    INGESTOR,
+    PARSER,
+    SETTINGS,
+    TRANSCRIPTION,
+)
 from service.ingest import Ingestor
+from service.marketing import Hasher, MarketingService
 from service.plugins import connector_setups
 from service.processes import die_with_parent
 from service.settings import Settings
@@ -111,6 +122,22 @@ async def _transcription(app: web.Application) -> AsyncIterator[None]:
     await asyncio.get_running_loop().run_in_executor(None, service.close)
 
 
+async def _marketing(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    hasher = Hasher.from_settings(settings.marketing, settings.storage.data_path)
+    app[HASHER] = hasher
+    task = None
+    if settings.marketing.enabled:
+        service = MarketingService(app[DB], settings.marketing, hasher, app[INGESTOR].jobs_queued)
+        task = asyncio.create_task(service.run(), name="marketing")
+        app[BACKGROUND].append(task)
+    yield
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 def create_app(settings: Settings) -> web.Application:
     """A ready-to-run Kirjuri application for these settings."""
     app = web.Application(
@@ -119,7 +146,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[BACKGROUND] = []
-    app.cleanup_ctx.extend([_executor, _database, _ingest, _transcription])
+    app.cleanup_ctx.extend([_executor, _database, _ingest, _transcription, _marketing])
     setup_routes(app)
     for _name, setup in sorted(connector_setups().items()):
         setup(app)

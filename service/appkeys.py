@@ -8,6 +8,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from aiohttp import web
 
 from service.ingest import Ingestor
+from service.marketing import Hasher
 from service.settings import Settings
 from service.transcription import TranscriptionService
 from storage.blobs import BlobStore
@@ -20,4 +21,5 @@ EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
 PARSER = web.AppKey("parser", Executor)  # processes that parse captured mail off the GIL
 INGESTOR = web.AppKey("ingestor", Ingestor)
 TRANSCRIPTION = web.AppKey("transcription", TranscriptionService)
+HASHER = web.AppKey("hasher", Hasher)  # the keyed hash marketing bans keep of identifiers
 BACKGROUND = web.AppKey("background", list[asyncio.Task[None]])

@@ -2,7 +2,7 @@
 
 kirjuri serve [--config FILE] [--data-dir DIR] [--http-port N] [--smtp-port N] [--only api|smtp|worker]
 kirjuri user add NAME --role agent|privacy|admin --password-stdin [--data-dir DIR]
-kirjuri token add NAME --scope ingest [--data-dir DIR]
+kirjuri token add NAME --scope ingest|marketing [--data-dir DIR]
 kirjuri migrate [--data-dir DIR]
 """
 
@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from aiohttp import web
 
-from service.access import create_service_token, create_user
+from service.access import SCOPES, create_service_token, create_user
 from service.accesslog import PrivacyAccessLogger
 from service.app import create_app
 from service.errors import ConfigError, KirjuriError
@@ -47,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
         "--only",
         choices=sorted(PARTS),
         help="run one part: api (HTTP API and the call folder), smtp (mail capture) or worker "
-        "(transcription); any number of each can share one database",
+        "(transcription, marketing-ban detection); any number of each can share one database",
     )
     # set on the processes that `[smtp] processes` starts: they share the port, start none
     serve.add_argument("--smtp-child", action="store_true", help=argparse.SUPPRESS)
@@ -66,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     token = commands.add_parser("token", help="service tokens").add_subparsers(dest="action", required=True)
     token_add = token.add_parser("add", parents=[common], help="create a service token and print it")
     token_add.add_argument("name")
-    token_add.add_argument("--scope", required=True, choices=["ingest"])
+    token_add.add_argument("--scope", required=True, choices=SCOPES)
 
     commands.add_parser("migrate", parents=[common], help="upgrade the database to the newest schema")
     return parser
@@ -94,8 +94,12 @@ async def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]])
 
 # what each `serve --only` part turns off; nothing given runs every part in one process
 PARTS: dict[str, dict[str, dict[str, object]]] = {
-    "api": {"smtp": {"enabled": False}, "transcription": {"enabled": False}},
-    "smtp": {"transcription": {"enabled": False}, "calls": {"watch_dir": ""}},
+    "api": {"smtp": {"enabled": False}, "transcription": {"enabled": False}, "marketing": {"enabled": False}},
+    "smtp": {
+        "transcription": {"enabled": False},
+        "calls": {"watch_dir": ""},
+        "marketing": {"enabled": False},
+    },
     "worker": {"smtp": {"enabled": False}, "calls": {"watch_dir": ""}},
 }
 

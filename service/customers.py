@@ -16,6 +16,7 @@ from service.access import Principal
 from service.audit import record
 from service.errors import InvalidInput
 from service.identifiers import normalise_business_id, normalise_email, normalise_phone
+from service.marketing import customer_bans
 from service.pagination import Page, decode_cursor, encode_cursor
 from storage.audit import add_entry
 from storage.customers import Customer, get_customer, search_customers, set_identifiers
@@ -174,8 +175,9 @@ async def read_customer(db: Database, who: Principal, customer_id: int) -> dict[
     who.require_role("agent")
     async with db.read() as session:
         customer = await get_customer(session, customer_id)
+        bans = await customer_bans(session, customer_id)
     await record(db, who, "customer.read", customer_id)
-    return customer_to_dict(customer)
+    return customer_to_dict(customer) | {"marketing_bans": bans}
 
 
 async def find_customers(

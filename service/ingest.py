@@ -391,9 +391,10 @@ def email_capture(
     errors = list(parsed.parse_errors)
     if parsed.date is None and not any(e.startswith("Date") for e in errors):
         errors.append("no Date header; the time of capture is used")
+    direction = "out" if sender and is_internal(sender, internal_domains) else "in"
     return Capture(
         channel="email",
-        direction="out" if sender and is_internal(sender, internal_domains) else "in",
+        direction=direction,
         occurred_at=parsed.date or received_at,
         dedup_key=(
             f"email:mid:{parsed.message_id}" if parsed.message_id else f"email:sha256:{sha256_hex(raw)}"
@@ -408,4 +409,6 @@ def email_capture(
         parse_errors=errors,
         needs_review=parsed.address_defects,
         meta=meta,
+        # what the customer wrote is read for marketing bans, off the capture path
+        jobs=["marketing"] if direction == "in" else [],
     )

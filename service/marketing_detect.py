@@ -392,9 +392,25 @@ _QUOTE_START = re.compile(
 _SIGNATURE = re.compile(r"^--\s*$")
 # a company newsletter's footer: how to unsubscribe is not the customer asking to
 _FOOTER = re.compile(
-    r"(unsubscribe (here|at|below)|to unsubscribe|click here|if you no longer wish|you are receiving this|this (e-?mail|message) "
-    r"was sent|peruuta tilaus|peru tilaus|jos et halua (enää )?vastaanottaa|jos et halua enää|tämä viesti on "
-    r"lähetetty|vill du inte längre|avregistrera dig|du får detta|detta meddelande skickades)",
+    "|".join(
+        [
+            r"unsubscribe (here|at|below)",
+            r"(^|[.!?]\s+)to unsubscribe",
+            r"click here",
+            r"if you no longer wish",
+            r"you are receiving this",
+            r"this (e-?mail|message) was sent",
+            r"peruu?ta tilaus",
+            r"peru tilaus",
+            r"jos et halua (enää )?vastaanottaa",
+            r"jos et halua enää",
+            r"tämä viesti on lähetetty",
+            r"vill du inte längre",
+            r"avregistrera dig",
+            r"du får detta",
+            r"detta meddelande skickades",
+        ]
+    ),
     re.IGNORECASE,
 )
 

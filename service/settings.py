@@ -100,6 +100,14 @@ class CallsSettings:
 
 
 @dataclass(frozen=True)
+class MarketingSettings:
+    enabled: bool = True
+    auto_apply: bool = False
+    auto_apply_threshold: float = 0.85
+    hash_key: Secret = Secret("")
+
+
+@dataclass(frozen=True)
 class TranscriptionSettings:
     enabled: bool = True
     backend: str = "faster-whisper"
@@ -137,6 +145,7 @@ class Settings:
     ingest: IngestSettings = field(default_factory=IngestSettings)
     calls: CallsSettings = field(default_factory=CallsSettings)
     transcription: TranscriptionSettings = field(default_factory=TranscriptionSettings)
+    marketing: MarketingSettings = field(default_factory=MarketingSettings)
     linking: LinkingSettings = field(default_factory=LinkingSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 

@@ -39,7 +39,17 @@ from service.transcriber import BACKENDS, Transcriber, build_transcriber
 from storage.blobs import BlobStore
 from storage.engine import Database
 from storage.interactions import Interaction
-from storage.jobs import ClaimedJob, claim, fail, finish, release, release_orphans, renew, worker_name
+from storage.jobs import (
+    ClaimedJob,
+    claim,
+    enqueue,
+    fail,
+    finish,
+    release,
+    release_orphans,
+    renew,
+    worker_name,
+)
 from storage.search import replace_body_text
 from storage.transcripts import SegmentRow, TranscriptRow, replace_transcript
 
@@ -205,6 +215,7 @@ class TranscriptionService:
             )
             return
         await self.db.run_write(lambda session: self._store(session, job, result))
+        self.wake.set()
         log.info(
             "transcribed interaction %d: %.1f s of audio in %.1f s (%d segments)",
             job.interaction_id,
@@ -236,6 +247,8 @@ class TranscriptionService:
         replace_transcript(session, job.interaction_id, result)
         replace_body_text(session, job.interaction_id, transcript_text(result.segments))
         finish(session, job.id)
+        # the customer's words are read for marketing bans next
+        enqueue(session, "marketing", [job.interaction_id], self.settings.max_attempts)
 
 
 def _language(requested: object, settings: TranscriptionSettings) -> str | None:

@@ -6,7 +6,7 @@ from storage.base import Base
 from storage.customers import Customer, CustomerIdentifier
 from storage.interactions import Attachment, Interaction, Participant, Tag
 from storage.jobs import Job
-from storage.marketing import MarketingBan
+from storage.marketing import MarketingBan, MarketingBanChange
 from storage.transcripts import Transcript, TranscriptSegment
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "Interaction",
     "Job",
     "MarketingBan",
+    "MarketingBanChange",
     "Participant",
     "Tag",
     "Token",

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import csv
+import io
+
 from aiohttp import web
 
-from service import access, customers, history
+from service import access, customers, history, marketing
 from service.api.auth import caller
 from service.api.params import bool_param, int_param, json_body, page_params, path_id, time_param
-from service.appkeys import BLOBS, DB, EXECUTOR, SETTINGS
+from service.appkeys import BLOBS, DB, EXECUTOR, HASHER, SETTINGS
 from service.audit import list_audit
 from service.errors import InvalidInput
+from service.pagination import decode_cursor, encode_cursor
 from storage.audit import AuditFilter
 
 
@@ -163,3 +167,89 @@ async def audit(request: web.Request) -> web.Response:
         *page_params(request),
     )
     return web.json_response(page.to_dict())
+
+
+async def put_marketing_ban(request: web.Request) -> web.Response:
+    ban, created = await marketing.set_ban(
+        request.app[DB],
+        caller(request),
+        path_id(request),
+        request.match_info["channel"],
+        await json_body(request),
+        active=True,
+    )
+    return web.json_response(ban, status=201 if created else 200)
+
+
+async def delete_marketing_ban(request: web.Request) -> web.Response:
+    body = await json_body(request) if request.can_read_body else dict(request.query)
+    ban, _ = await marketing.set_ban(
+        request.app[DB], caller(request), path_id(request), request.match_info["channel"], body, active=False
+    )
+    return web.json_response(ban)
+
+
+async def marketing_ban_history(request: web.Request) -> web.Response:
+    changes = await marketing.ban_history(request.app[DB], caller(request), path_id(request))
+    return web.json_response({"items": changes, "total": len(changes), "next": None})
+
+
+async def list_marketing_bans(request: web.Request) -> web.Response:
+    cursor, limit = page_params(request)
+    position = decode_cursor(cursor, 1)
+    after = int(position[0]) if position else None
+    items = await marketing.list_proposals(
+        request.app[DB], caller(request), request.query.get("status", "proposed"), after, limit
+    )
+    nxt = encode_cursor([items[-1]["id"]]) if len(items) == limit else None
+    return web.json_response({"items": items, "total": len(items), "next": nxt})
+
+
+async def confirm_marketing_ban(request: web.Request) -> web.Response:
+    body = await json_body(request) if request.can_read_body else {}
+    return web.json_response(
+        await marketing.decide(request.app[DB], caller(request), path_id(request), True, body)
+    )
+
+
+async def reject_marketing_ban(request: web.Request) -> web.Response:
+    body = await json_body(request) if request.can_read_body else {}
+    return web.json_response(
+        await marketing.decide(request.app[DB], caller(request), path_id(request), False, body)
+    )
+
+
+async def marketing_check(request: web.Request) -> web.Response:
+    result = await marketing.check(
+        request.app[DB],
+        caller(request),
+        await json_body(request),
+        request.app[HASHER],
+        request.app[SETTINGS].linking.default_region,
+    )
+    return web.json_response(result)
+
+
+async def marketing_suppression(request: web.Request) -> web.StreamResponse:
+    channel = request.query.get("channel", "")
+    items = await marketing.suppression(request.app[DB], caller(request), channel)
+    if "text/csv" in request.headers.get("Accept", ""):
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["kind", "identifier", "identifier_hash", "customer_id", "since"])
+        for i in items:
+            writer.writerow(
+                [
+                    i["kind"],
+                    i["identifier"] or "",
+                    i["identifier_hash"] or "",
+                    i["customer_id"] or "",
+                    i["since"],
+                ]
+            )
+        return web.Response(
+            text=out.getvalue(),
+            content_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="suppression-{channel}.csv"'},
+        )
+    return web.json_response({"channel": channel, "items": items, "total": len(items), "next": None})

@@ -56,6 +56,13 @@ CURSOR = _param("cursor", "query", {"type": "string"}, "The `next` value of the 
 SINCE = _param("since", "query", {"type": "string", "format": "date-time"}, "At or after")
 UNTIL = _param("until", "query", {"type": "string", "format": "date-time"}, "Before")
 STD = (400, 401, 403)
+CHANNEL = _param(
+    "channel",
+    "path",
+    {"type": "string", "enum": ["email", "phone", "sms", "post", "all"]},
+    "Marketing channel",
+)
+REASON = {"type": "object", "properties": {"reason": {"type": "string"}}}
 
 
 def _page(item: str) -> dict[str, Any]:
@@ -114,6 +121,47 @@ SCHEMAS: dict[str, Any] = {
                 "items": {"type": "integer"},
                 "description": "Only on create/update: interactions linked now",
             },
+            "marketing_bans": {
+                "type": "object",
+                "description": "Only on read: active bans and pending proposals",
+                "properties": {
+                    "active": {"type": "array", "items": _ref("MarketingBan")},
+                    "proposed": {"type": "array", "items": _ref("MarketingBan")},
+                },
+            },
+        },
+    },
+    "MarketingBan": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "customer_id": {"type": ["integer", "null"]},
+            "identifier": {
+                "type": ["object", "null"],
+                "description": "Someone who is no customer: kind, value (null once erased), keyed hash",
+            },
+            "channel": {"type": "string", "enum": ["email", "phone", "sms", "post", "all"]},
+            "status": {"type": "string", "enum": ["proposed", "active", "rejected", "lifted"]},
+            "reason": {"type": ["string", "null"]},
+            "confidence": {"type": ["number", "null"]},
+            "source_interaction_id": {"type": ["integer", "null"]},
+            "created_by": {"type": "string"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "updated_at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "MarketingBanChange": {
+        "type": "object",
+        "properties": {
+            "ban_id": {"type": "integer"},
+            "channel": {"type": "string"},
+            "old_status": {"type": ["string", "null"]},
+            "new_status": {"type": "string"},
+            "actor": {"type": "string"},
+            "reason": {"type": ["string", "null"]},
+            "source_interaction_id": {"type": ["integer", "null"]},
+            "request_id": {"type": ["integer", "null"]},
+            "at": {"type": "string", "format": "date-time"},
         },
     },
     "Participant": {
@@ -241,6 +289,121 @@ PATHS: dict[str, Any] = {
             },
             "responses": {"200": _json(_ref("Customer")), **_problems(*STD, 404, 409, 413, 415)},
         },
+    },
+    "/api/v1/customers/{id}/marketing-bans/{channel}": {
+        "put": {
+            "summary": "Set a customer's marketing ban on a channel by hand (role privacy)",
+            "parameters": [ID, CHANNEL],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": REASON}}},
+            "responses": {
+                "200": _json(_ref("MarketingBan")),
+                "201": _json(_ref("MarketingBan"), "Created"),
+                **_problems(*STD, 404),
+            },
+        },
+        "delete": {
+            "summary": "Lift a customer's ban on a channel (role privacy); reason in body or ?reason=",
+            "parameters": [ID, CHANNEL],
+            "requestBody": {"required": False, "content": {"application/json": {"schema": REASON}}},
+            "responses": {"200": _json(_ref("MarketingBan")), **_problems(*STD, 404)},
+        },
+    },
+    "/api/v1/customers/{id}/marketing-bans/history": {
+        "get": {
+            "summary": "Every change of a customer's marketing bans: who, when, why, source (role privacy)",
+            "parameters": [ID],
+            "responses": {"200": _json(_page("MarketingBanChange")), **_problems(*STD, 404)},
+        }
+    },
+    "/api/v1/marketing-bans": {
+        "get": {
+            "summary": "Marketing bans by status, proposals by default (role privacy)",
+            "parameters": [
+                _param(
+                    "status",
+                    "query",
+                    {"type": "string", "enum": ["proposed", "active", "rejected", "lifted"]},
+                    "Status",
+                ),
+                LIMIT,
+                CURSOR,
+            ],
+            "responses": {"200": _json(_page("MarketingBan")), **_problems(*STD)},
+        }
+    },
+    "/api/v1/marketing-bans/{id}/confirm": {
+        "post": {
+            "summary": "Confirm a proposed ban: it becomes active (role privacy)",
+            "parameters": [ID],
+            "requestBody": {"required": False, "content": {"application/json": {"schema": REASON}}},
+            "responses": {"200": _json(_ref("MarketingBan")), **_problems(*STD, 404)},
+        }
+    },
+    "/api/v1/marketing-bans/{id}/reject": {
+        "post": {
+            "summary": "Reject a proposed ban (role privacy)",
+            "parameters": [ID],
+            "requestBody": {"required": False, "content": {"application/json": {"schema": REASON}}},
+            "responses": {"200": _json(_ref("MarketingBan")), **_problems(*STD, 404)},
+        }
+    },
+    "/api/v1/marketing/check": {
+        "post": {
+            "summary": "May we contact this person on this channel? (staff, or a token with scope marketing)",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "email": {"type": "string"},
+                                "phone": {"type": "string"},
+                                "customer_id": {"type": "integer"},
+                                "channel": {"type": "string", "enum": ["email", "phone", "sms", "post"]},
+                            },
+                            "required": ["channel"],
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "allowed": {"type": "boolean"},
+                            "reason": {"type": "string"},
+                            "ban": {"oneOf": [_ref("MarketingBan"), {"type": "null"}]},
+                        },
+                    }
+                ),
+                **_problems(*STD, 404),
+            },
+        }
+    },
+    "/api/v1/marketing/suppression": {
+        "get": {
+            "summary": "Every identifier not to contact on a channel; CSV with Accept: text/csv",
+            "parameters": [
+                _param(
+                    "channel",
+                    "query",
+                    {"type": "string", "enum": ["email", "phone", "sms", "post"]},
+                    "Channel",
+                )
+            ],
+            "responses": {
+                "200": {
+                    "description": "OK",
+                    "content": {
+                        "application/json": {"schema": {"type": "object"}},
+                        "text/csv": {"schema": {"type": "string"}},
+                    },
+                },
+                **_problems(*STD),
+            },
+        }
     },
     "/api/v1/interactions": {
         "get": {

@@ -1,0 +1,511 @@
+"""Marketing bans: from what a customer said to "may we contact this person on this channel?".
+
+Detection runs as a durable job (kind `marketing`) queued with each inbound email and after
+each call transcript, so it never slows capture and survives restarts. A hit becomes a tag on
+the interaction (channels, language, confidence, quote, character span or audio seconds,
+detector version) and a ban per channel on the linked customer, or on the sender's or
+caller's identifier when no customer is linked: `proposed` for role privacy to confirm, or
+`active` at once under `[marketing] auto_apply` with enough confidence. Running the detector
+again replaces its tags and proposes nothing twice. Every change of a ban is kept with who,
+when, why and the interaction it came from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.access import Principal
+from service.audit import record
+from service.errors import InvalidInput
+from service.identifiers import normalise_email, normalise_phone
+from service.marketing_detect import VERSION, Hit, detect, email_regions
+from service.settings import MarketingSettings
+from storage.audit import add_entry
+from storage.customers import Customer, CustomerIdentifier, get_customer, owners_of
+from storage.engine import Database
+from storage.interactions import Interaction, Tag, get_interaction
+from storage.jobs import ClaimedJob, claim, fail, finish, worker_name
+from storage.marketing import (
+    BAN_CHANNELS,
+    BanSubject,
+    MarketingBan,
+    MarketingBanChange,
+    bans_of,
+    change_status,
+    find_ban,
+    get_ban,
+    history_of,
+    list_bans,
+)
+from storage.transcripts import Transcript, TranscriptSegment
+
+log = logging.getLogger(__name__)
+DETECT = "marketing"
+TAG_KIND = "marketing_ban"
+LEASE = timedelta(minutes=5)
+# which identifier a channel's suppression list is made of
+CHANNEL_IDENTIFIER = {"email": "email", "phone": "phone", "sms": "phone", "post": "address"}
+
+
+class Hasher:
+    """The keyed hash bans keep of an identifier (HMAC-SHA256 of "kind:value")."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    @classmethod
+    def from_settings(cls, settings: MarketingSettings, data_dir: Path) -> Hasher:
+        if settings.hash_key:
+            return cls(settings.hash_key.reveal().encode())
+        path = data_dir / "marketing-hash.key"
+        if not path.exists():
+            data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+        return cls(path.read_text().strip().encode())
+
+    def __call__(self, kind: str, value: str) -> str:
+        return hmac.new(self._key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A hit with where it was found: a character span, or seconds of a call."""
+
+    hit: Hit
+    start_seconds: float | None = None
+    end_seconds: float | None = None
+
+    def tag_data(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "channels": list(self.hit.channels),
+            "language": self.hit.language,
+            "confidence": self.hit.confidence,
+            "quote": self.hit.quote,
+            "detector_version": VERSION,
+        }
+        if self.start_seconds is not None:
+            data["audio_start"] = self.start_seconds
+            data["audio_end"] = self.end_seconds
+        else:
+            data["span"] = [self.hit.start, self.hit.end]
+        return data
+
+
+async def find_statements(session: AsyncSession, interaction: Interaction) -> list[Evidence]:
+    """What the customer said in this interaction that forbids marketing. Only the customer's
+    words count: inbound mail without quotes, signature and footers; the customer channel of
+    a stereo call (all speech of a mono call); inbound chat."""
+    if interaction.channel == "call":
+        rows = await session.scalars(
+            select(TranscriptSegment)
+            .where(
+                TranscriptSegment.interaction_id == interaction.id,
+                TranscriptSegment.speaker.in_(("customer", "unknown")),
+            )
+            .order_by(TranscriptSegment.start)
+        )
+        language = await session.scalar(
+            select(Transcript.language).where(Transcript.interaction_id == interaction.id)
+        )
+        found = []
+        for segment in rows:
+            for hit in detect(segment.text, language=language, source="call"):
+                found.append(Evidence(hit, segment.start, segment.end))
+        return found
+    if interaction.direction != "in" or not interaction.body:
+        return []
+    regions = email_regions(interaction.body) if interaction.channel == "email" else None
+    return [Evidence(h) for h in detect(interaction.body, regions=regions, source=interaction.channel)]
+
+
+def _subject_identifier(interaction: Interaction) -> tuple[str, str] | None:
+    """The unlinked person's identifier: who sent the mail, or the customer's side of a call."""
+    role = "from" if interaction.direction == "in" else "to"
+    for p in interaction.participants:
+        if p.role == role and p.kind in ("email", "phone"):
+            return p.kind, p.value
+    return None
+
+
+async def apply_statements(
+    session: AsyncSession,
+    interaction: Interaction,
+    found: list[Evidence],
+    settings: MarketingSettings,
+    hasher: Hasher,
+) -> list[MarketingBan]:
+    """Replace the detector's tags on the interaction and propose (or apply) the bans they
+    call for; returns the bans that changed."""
+    await session.execute(delete(Tag).where(Tag.interaction_id == interaction.id, Tag.kind == TAG_KIND))
+    for evidence in found:
+        session.add(Tag(interaction_id=interaction.id, kind=TAG_KIND, data=evidence.tag_data()))
+    if not found:
+        return []
+    if interaction.customer_id is not None:
+        subject = BanSubject(customer_id=interaction.customer_id)
+    else:
+        ident = _subject_identifier(interaction)
+        if ident is None:
+            return []
+        subject = BanSubject(kind=ident[0], value=ident[1], hash=hasher(*ident))
+    best: dict[str, Evidence] = {}
+    for evidence in found:
+        for channel in evidence.hit.channels:
+            if channel not in best or evidence.hit.confidence > best[channel].hit.confidence:
+                best[channel] = evidence
+    changed = []
+    for channel, evidence in sorted(best.items()):
+        confidence = evidence.hit.confidence
+        status = (
+            "active" if settings.auto_apply and confidence >= settings.auto_apply_threshold else "proposed"
+        )
+        reason = f"{VERSION}: {evidence.hit.quote}"
+        ban = await find_ban(session, subject, channel)
+        if ban is None:
+            ban = MarketingBan(
+                customer_id=subject.customer_id,
+                identifier_hash=subject.hash,
+                identifier_kind=subject.kind,
+                identifier_value=subject.value,
+                channel=channel,
+                status=status,
+                reason=reason,
+                source_interaction_id=interaction.id,
+                confidence=confidence,
+                created_by="detector",
+            )
+            session.add(ban)
+            await session.flush()
+            change_status(session, ban, status, "detector", reason, interaction.id, new=True)
+            changed.append(ban)
+            continue
+        if ban.status in ("proposed", "active"):
+            continue
+        # rejected or lifted: propose again only on evidence not already decided on
+        seen = await session.scalar(
+            select(MarketingBanChange.id).where(
+                MarketingBanChange.ban_id == ban.id,
+                MarketingBanChange.source_interaction_id == interaction.id,
+            )
+        )
+        if seen is None:
+            ban.source_interaction_id = interaction.id
+            ban.confidence = confidence
+            change_status(session, ban, status, "detector", reason, interaction.id)
+            changed.append(ban)
+    return changed
+
+
+def ban_to_dict(ban: MarketingBan) -> dict[str, Any]:
+    return {
+        "id": ban.id,
+        "customer_id": ban.customer_id,
+        "identifier": (
+            {"kind": ban.identifier_kind, "value": ban.identifier_value, "hash": ban.identifier_hash}
+            if ban.identifier_hash
+            else None
+        ),
+        "channel": ban.channel,
+        "status": ban.status,
+        "reason": ban.reason,
+        "confidence": ban.confidence,
+        "source_interaction_id": ban.source_interaction_id,
+        "created_by": ban.created_by,
+        "created_at": ban.created_at.isoformat(),
+        "updated_at": ban.updated_at.isoformat(),
+    }
+
+
+def change_to_dict(change: MarketingBanChange) -> dict[str, Any]:
+    return {
+        "ban_id": change.ban_id,
+        "old_status": change.old_status,
+        "new_status": change.new_status,
+        "actor": change.actor,
+        "reason": change.reason,
+        "source_interaction_id": change.source_interaction_id,
+        "request_id": change.request_id,
+        "at": change.at.isoformat(),
+    }
+
+
+async def customer_bans(session: AsyncSession, customer_id: int) -> dict[str, list[dict[str, Any]]]:
+    """A customer's active bans and pending proposals, for the customer record."""
+    bans = await bans_of(session, customer_id, [], ("active", "proposed"))
+    return {
+        "active": [ban_to_dict(b) for b in bans if b.status == "active"],
+        "proposed": [ban_to_dict(b) for b in bans if b.status == "proposed"],
+    }
+
+
+def _channel(channel: str) -> str:
+    if channel not in BAN_CHANNELS:
+        raise InvalidInput(f"channel must be one of {', '.join(BAN_CHANNELS)}", "channel")
+    return channel
+
+
+def _reason(body: Any, required: bool) -> str | None:
+    reason = body.get("reason") if isinstance(body, dict) else None
+    if reason is not None and not isinstance(reason, str):
+        raise InvalidInput("reason must be a string", "reason")
+    if required and not (reason or "").strip():
+        raise InvalidInput('say why: {"reason": "..."}', "reason")
+    return (reason or "").strip()[:2000] or None
+
+
+async def set_ban(
+    db: Database, who: Principal, customer_id: int, channel: str, body: Any, active: bool
+) -> tuple[dict[str, Any], bool]:
+    """Set (active) or lift a customer's ban on a channel by hand; (ban, created)."""
+    who.require_role("privacy")
+    channel = _channel(channel)
+    reason = _reason(body, required=True)
+    async with db.write() as session:
+        await get_customer(session, customer_id)
+        ban = await find_ban(session, BanSubject(customer_id=customer_id), channel)
+        created = ban is None
+        status = "active" if active else "lifted"
+        if ban is None:
+            if not active:
+                raise InvalidInput(f"the customer has no {channel} ban to lift", "channel")
+            ban = MarketingBan(
+                customer_id=customer_id, channel=channel, status=status, reason=reason, created_by=who.actor
+            )
+            session.add(ban)
+            await session.flush()
+            change_status(session, ban, status, who.actor, reason, new=True)
+        elif ban.status != status:
+            change_status(session, ban, status, who.actor, reason)
+        add_entry(
+            session,
+            who.actor,
+            f"marketing_ban.{'set' if active else 'lift'}",
+            customer_id,
+            detail={"channel": channel},
+        )
+        await session.flush()
+        return ban_to_dict(ban), created
+
+
+async def decide(db: Database, who: Principal, ban_id: int, confirm: bool, body: Any) -> dict[str, Any]:
+    """Confirm (active) or reject a proposed ban."""
+    who.require_role("privacy")
+    reason = _reason(body, required=False)
+    async with db.write() as session:
+        ban = await get_ban(session, ban_id)
+        if ban.status != "proposed":
+            raise InvalidInput(f"ban {ban_id} is {ban.status}, not proposed")
+        change_status(session, ban, "active" if confirm else "rejected", who.actor, reason)
+        add_entry(
+            session,
+            who.actor,
+            f"marketing_ban.{'confirm' if confirm else 'reject'}",
+            ban.customer_id,
+            ban.source_interaction_id,
+            {"ban_id": ban.id, "channel": ban.channel},
+        )
+        await session.flush()
+        return ban_to_dict(ban)
+
+
+async def list_proposals(
+    db: Database, who: Principal, status: str, after: int | None, limit: int
+) -> list[dict[str, Any]]:
+    who.require_role("privacy")
+    if status not in ("proposed", "active", "rejected", "lifted"):
+        raise InvalidInput("status must be proposed, active, rejected or lifted", "status")
+    async with db.read() as session:
+        bans = await list_bans(session, (status,), None, after, limit)
+    await record(db, who, "marketing_ban.list", detail={"status": status, "count": len(bans)})
+    return [ban_to_dict(b) for b in bans]
+
+
+async def ban_history(db: Database, who: Principal, customer_id: int) -> list[dict[str, Any]]:
+    """Every change of a customer's bans, oldest first (role privacy)."""
+    who.require_role("privacy")
+    async with db.read() as session:
+        await get_customer(session, customer_id)
+        bans = await bans_of(session, customer_id, [])
+        changes = await history_of(session, [b.id for b in bans])
+    await record(db, who, "marketing_ban.history", customer_id)
+    channel = {b.id: b.channel for b in bans}
+    return [change_to_dict(c) | {"channel": channel[c.ban_id]} for c in changes]
+
+
+async def check(db: Database, who: Principal, body: Any, hasher: Hasher, region: str) -> dict[str, Any]:
+    """May we contact this person on this channel? `{"email"|"phone"|"customer_id", "channel"}`."""
+    who.require_scope("marketing")
+    if not isinstance(body, dict):
+        raise InvalidInput('send {"email" or "phone" or "customer_id": ..., "channel": ...}')
+    channel = body.get("channel")
+    if channel not in ("email", "phone", "sms", "post"):
+        raise InvalidInput("channel must be one of email, phone, sms, post", "channel")
+    given = [k for k in ("email", "phone", "customer_id") if body.get(k) is not None]
+    if len(given) != 1:
+        raise InvalidInput("give exactly one of email, phone, customer_id")
+    customer_id: int | None = None
+    hashes: list[str] = []
+    async with db.read() as session:
+        if given[0] == "customer_id":
+            if not isinstance(body["customer_id"], int):
+                raise InvalidInput("customer_id must be a number", "customer_id")
+            customer = await get_customer(session, body["customer_id"])
+            customer_id = customer.id
+            hashes = [hasher(i.kind, i.value) for i in customer.identifiers if i.kind in ("email", "phone")]
+        else:
+            kind = given[0]
+            raw = body[kind]
+            if not isinstance(raw, str):
+                raise InvalidInput(f"{kind} must be a string", kind)
+            value = normalise_email(raw) if kind == "email" else normalise_phone(raw, region)
+            hashes = [hasher(kind, value)]
+            owners = await session.run_sync(owners_of, [(kind, value)])
+            customer_id = owners.get((kind, value))
+            if customer_id is not None:
+                customer = await get_customer(session, customer_id)
+                hashes += [
+                    hasher(i.kind, i.value) for i in customer.identifiers if i.kind in ("email", "phone")
+                ]
+        bans = await bans_of(session, customer_id, hashes, ("active",))
+    blocking = [b for b in bans if b.channel in (channel, "all")]
+    await record(
+        db, who, "marketing.check", customer_id, detail={"channel": channel, "allowed": not blocking}
+    )
+    if blocking:
+        ban = blocking[0]
+        return {
+            "allowed": False,
+            "reason": f"active marketing ban on {ban.channel}" + (f": {ban.reason}" if ban.reason else ""),
+            "ban": ban_to_dict(ban),
+        }
+    return {"allowed": True, "reason": f"no active marketing ban on {channel}", "ban": None}
+
+
+async def suppression(db: Database, who: Principal, channel: str) -> list[dict[str, Any]]:
+    """Every identifier that must not be contacted on `channel`: the identifiers of customers
+    with an active ban on it (or on all), and the identifiers (or, after erasure, only the
+    keyed hashes) of banned people who are not customers."""
+    who.require_scope("marketing")
+    if channel not in ("email", "phone", "sms", "post"):
+        raise InvalidInput("channel must be one of email, phone, sms, post", "channel")
+    kind = CHANNEL_IDENTIFIER[channel]
+    items: list[dict[str, Any]] = []
+    async with db.read() as session:
+        bans = await list_bans(session, ("active",), (channel, "all"), None, 1_000_000)
+        customer_ids = sorted({b.customer_id for b in bans if b.customer_id is not None})
+        since: dict[int | str | None, str] = {}
+        for b in bans:
+            key = b.customer_id if b.customer_id is not None else b.identifier_hash
+            since.setdefault(key, b.updated_at.isoformat())
+        if kind == "address":
+            rows = await session.scalars(select(Customer).where(Customer.id.in_(customer_ids)))
+            for c in rows:
+                if c.address:
+                    items.append(
+                        {
+                            "customer_id": c.id,
+                            "kind": "address",
+                            "identifier": f"{c.name}\n{c.address}",
+                            "identifier_hash": None,
+                            "since": since[c.id],
+                        }
+                    )
+        else:
+            idents = await session.scalars(
+                select(CustomerIdentifier)
+                .where(CustomerIdentifier.customer_id.in_(customer_ids), CustomerIdentifier.kind == kind)
+                .order_by(CustomerIdentifier.customer_id, CustomerIdentifier.value)
+            )
+            for i in idents:
+                items.append(
+                    {
+                        "customer_id": i.customer_id,
+                        "kind": kind,
+                        "identifier": i.value,
+                        "identifier_hash": None,
+                        "since": since[i.customer_id],
+                    }
+                )
+            for b in bans:
+                if b.customer_id is None and b.identifier_kind in (kind, None):
+                    items.append(
+                        {
+                            "customer_id": None,
+                            "kind": b.identifier_kind or kind,
+                            "identifier": b.identifier_value,
+                            "identifier_hash": b.identifier_hash,
+                            "since": since[b.identifier_hash],
+                        }
+                    )
+    await record(db, who, "marketing.suppression", detail={"channel": channel, "count": len(items)})
+    return items
+
+
+async def detect_interaction(
+    db: Database, interaction_id: int, settings: MarketingSettings, hasher: Hasher
+) -> int:
+    """Run the detector on one stored interaction; the number of statements found."""
+    async with db.write() as session:
+        interaction = await get_interaction(session, interaction_id)
+        found = await find_statements(session, interaction)
+        changed = await apply_statements(session, interaction, found, settings, hasher)
+    if changed:
+        log.info("interaction %d: %d marketing ban(s) proposed or set", interaction_id, len(changed))
+    return len(found)
+
+
+class MarketingService:
+    """Takes `marketing` jobs off the queue and runs the detector; start with `run()`."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: MarketingSettings,
+        hasher: Hasher,
+        wake: asyncio.Event,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.hasher = hasher
+        self.wake = wake
+        self.poll_seconds = poll_seconds
+
+    async def run(self) -> None:
+        name = worker_name("marketing")
+        while True:
+            job = await self.db.run_write(lambda session: claim(session, [DETECT], name, LEASE))
+            if job is None:
+                try:
+                    await asyncio.wait_for(self.wake.wait(), timeout=self.poll_seconds)
+                except TimeoutError:
+                    pass
+                self.wake.clear()
+                continue
+            await self._run(job)
+
+    async def _run(self, job: ClaimedJob) -> None:
+        try:
+            await detect_interaction(self.db, job.interaction_id, self.settings, self.hasher)
+        except Exception as exc:  # noqa: BLE001 - any failure is this job's, recorded on it
+            message = f"{type(exc).__name__}: {exc}"
+            await self.db.run_write(lambda session: fail(session, job.id, message, timedelta(seconds=30)))
+            log.warning(
+                "marketing detection of interaction %d failed: %s", job.interaction_id, type(exc).__name__
+            )
+            return
+        await self.db.run_write(lambda session: finish(session, job.id))
