@@ -25,6 +25,7 @@ from service.marketing_detect import detect, email_regions  # noqa: E402
 
 DATA = ROOT / "bench" / "data" / "marketing_statements.tsv"
 HELD_OUT = ROOT / "bench" / "data" / "marketing_heldout.tsv"
+HELD_OUT_2 = ROOT / "bench" / "data" / "marketing_heldout2.tsv"
 
 
 def load_statements(path: Path = DATA) -> list[tuple[str, set[str], str]]:
@@ -84,7 +85,12 @@ def main() -> None:
     parser.add_argument("--no-calls", action="store_true")
     parser.add_argument("--errors", action="store_true", help="print every miss and false ban")
     args = parser.parse_args()
-    for title, path in (("statements the rules were written with", DATA), ("held-out statements", HELD_OUT)):
+    sets = (
+        ("statements the rules were written with", DATA),
+        ("first held-out set (recall 0.62 at first; the rules were widened on it since)", HELD_OUT),
+        ("second held-out set (never used to change the rules)", HELD_OUT_2),
+    )
+    for title, path in sets:
         scores = text_scores(path)
         print(f"text: {title} ({path.name}), the customer's own words of each")
         for key in ("fi", "sv", "en", "all"):

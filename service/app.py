@@ -13,8 +13,9 @@ import contextlib
 import logging
 import multiprocessing
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from typing import Any
 
 from aiohttp import web
 
@@ -91,12 +92,9 @@ async def _ingest(app: web.Application) -> AsyncIterator[None]:
         job_max_attempts=settings.transcription.max_attempts,
     )
     app[INGESTOR] = ingestor
-    task = asyncio.create_task(ingestor.run(), name="ingest-writer")
-    app[BACKGROUND].append(task)
+    task = _start(app, ingestor.run(), "ingest-writer")
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await _stop(task)
     ingestor.fail_pending()
 
 
@@ -110,15 +108,9 @@ async def _transcription(app: web.Application) -> AsyncIterator[None]:
         app[INGESTOR].jobs_queued,
     )
     app[TRANSCRIPTION] = service
-    task = None
-    if settings.transcription.enabled:
-        task = asyncio.create_task(service.run(), name="transcription")
-        app[BACKGROUND].append(task)
+    task = _start(app, service.run(), "transcription") if settings.transcription.enabled else None
     yield
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    await _stop(task)
     await asyncio.get_running_loop().run_in_executor(None, service.close)
 
 
@@ -129,9 +121,19 @@ async def _marketing(app: web.Application) -> AsyncIterator[None]:
     task = None
     if settings.marketing.enabled:
         service = MarketingService(app[DB], settings.marketing, hasher, app[INGESTOR].jobs_queued)
-        task = asyncio.create_task(service.run(), name="marketing")
-        app[BACKGROUND].append(task)
+        task = _start(app, service.run(), "marketing")
     yield
+    await _stop(task)
+
+
+def _start(app: web.Application, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+    """A background task of the app, listed in app[BACKGROUND] while it runs."""
+    task = asyncio.create_task(work, name=name)
+    app[BACKGROUND].append(task)
+    return task
+
+
+async def _stop(task: asyncio.Task[None] | None) -> None:
     if task is not None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

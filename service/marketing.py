@@ -31,12 +31,13 @@ from service.audit import record
 from service.errors import InvalidInput
 from service.identifiers import normalise_email, normalise_phone
 from service.marketing_detect import VERSION, Hit, detect, email_regions
+from service.queue import next_job
 from service.settings import MarketingSettings
 from storage.audit import add_entry
 from storage.customers import Customer, CustomerIdentifier, get_customer, owners_of
 from storage.engine import Database
 from storage.interactions import Interaction, Tag, get_interaction
-from storage.jobs import ClaimedJob, claim, fail, finish, worker_name
+from storage.jobs import ClaimedJob, fail, finish, worker_name
 from storage.marketing import (
     BAN_CHANNELS,
     BanSubject,
@@ -488,15 +489,7 @@ class MarketingService:
     async def run(self) -> None:
         name = worker_name("marketing")
         while True:
-            job = await self.db.run_write(lambda session: claim(session, [DETECT], name, LEASE))
-            if job is None:
-                try:
-                    await asyncio.wait_for(self.wake.wait(), timeout=self.poll_seconds)
-                except TimeoutError:
-                    pass
-                self.wake.clear()
-                continue
-            await self._run(job)
+            await self._run(await next_job(self.db, [DETECT], name, LEASE, self.wake, self.poll_seconds))
 
     async def _run(self, job: ClaimedJob) -> None:
         try:

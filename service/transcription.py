@@ -34,6 +34,7 @@ from service.audio import SAMPLE_RATE, decode
 from service.calls import TRANSCRIBE
 from service.errors import ConfigError
 from service.processes import die_with_parent
+from service.queue import next_job
 from service.settings import TranscriptionSettings
 from service.transcriber import BACKENDS, Transcriber, build_transcriber
 from storage.blobs import BlobStore
@@ -41,7 +42,6 @@ from storage.engine import Database
 from storage.interactions import Interaction
 from storage.jobs import (
     ClaimedJob,
-    claim,
     enqueue,
     fail,
     finish,
@@ -183,14 +183,7 @@ class TranscriptionService:
 
     async def _worker(self, name: str) -> None:
         while True:
-            job = await self.db.run_write(lambda session: claim(session, [TRANSCRIBE], name, LEASE))
-            if job is None:
-                try:
-                    await asyncio.wait_for(self.wake.wait(), timeout=self.poll_seconds)
-                except TimeoutError:
-                    pass
-                self.wake.clear()
-                continue
+            job = await next_job(self.db, [TRANSCRIBE], name, LEASE, self.wake, self.poll_seconds)
             await self._run(job, name)
 
     async def _run(self, job: ClaimedJob, name: str) -> None:

@@ -165,6 +165,40 @@ async def test_english_and_swedish_mono_calls(
         assert heard(word, said), said
 
 
+async def test_a_ban_said_in_a_call_is_found_in_the_customers_channel_only(
+    kirjuri_factory: Any, call_settings: Settings, tmp_path: Path
+) -> None:
+    kirjuri = await kirjuri_factory(call_settings)
+    headers = await kirjuri.login("agent")
+    customer_id = await add_customer(kirjuri, headers)
+    recording = phone_call(
+        [
+            # the agent's words would be a ban for every channel if they were read
+            Turn("agent", "Laskukassa hei. Kiellän suoramarkkinoinnin."),
+            Turn("customer", "Älkää soittako minulle enää myyntipuheluita."),
+        ],
+        tmp_path / "call.wav",
+    )
+    status, receipt = await upload(kirjuri, headers, recording.read_bytes(), metadata(external_id="pbx-ban"))
+    assert status == 202, receipt
+    iid = receipt["interaction_id"]
+    call = await wait_until_settled(kirjuri, headers, iid)
+    assert call["status"] == "done", call["transcription"]
+    deadline = time.monotonic() + 30
+    while not (tags := [t["data"] for t in call["tags"] if t["kind"] == "marketing_ban"]):
+        assert time.monotonic() < deadline, call["segments"]
+        await asyncio.sleep(0.5)
+        call = await kirjuri.get_json(f"/api/v1/interactions/{iid}", headers)
+    (tag,) = tags
+    assert tag["channels"] == ["phone"], (tag, call["segments"])
+    said_then = [
+        s for s in call["segments"] if s["start"] <= tag["audio_start"] and tag["audio_end"] <= s["end"]
+    ]
+    assert [s["speaker"] for s in said_then] == ["customer"]
+    customer = await kirjuri.get_json(f"/api/v1/customers/{customer_id}", headers)
+    assert [b["channel"] for b in customer["marketing_bans"]["proposed"]] == ["phone"]
+
+
 async def test_openai_whisper_backend_transcribes_a_stereo_call(
     kirjuri_factory: Any, settings: Settings, whisper_dir: Path, tmp_path: Path
 ) -> None:

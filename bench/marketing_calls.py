@@ -1,0 +1,83 @@
+"""Synthesised calls for bench/marketing_eval.py: the customer states a ban (or says something
+that only looks like one) in a stereo phone call; each call is transcribed with the bundled
+Whisper model as Kirjuri does it, and only the customer channel is read."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+from bench.marketing_eval import Score
+from service.marketing_detect import detect
+from service.settings import load_settings
+from service.transcription import CallAudio, _transcribe_in_worker
+from service.whisper_model import bundled_model_dir
+from tests.speech import Turn, phone_call
+
+GREETING = {
+    "fi": "Laskukassa, hyvää päivää. Miten voin auttaa?",
+    "sv": "Laskukassa, god dag. Hur kan jag hjälpa till?",
+    "en": "Laskukassa, good morning. How can I help?",
+}
+# (language, expected channels or "-" for not a ban, what the customer says)
+CALLS = [
+    ("fi", "phone", "Älkää soittako minulle enää myyntipuheluita."),
+    ("fi", "all", "Kiellän suoramarkkinoinnin."),
+    ("fi", "all", "Haluan kieltää kaiken suoramarkkinoinnin."),
+    ("fi", "email", "Poistakaa minut postituslistalta."),
+    ("fi", "all", "En halua mitään markkinointia teiltä."),
+    ("fi", "sms", "En halua tekstiviestimainoksia."),
+    ("fi", "phone", "Lopettakaa myyntisoitot."),
+    ("fi", "email", "En halua enää uutiskirjettänne."),
+    ("fi", "-", "Soitan laskun numero kaksikymmentäkolme takia."),
+    ("fi", "-", "Älkää soittako ennen yhdeksää."),
+    ("fi", "-", "Haluan tilata uutiskirjeenne."),
+    ("sv", "phone", "Ring mig inte mer med erbjudanden."),
+    ("sv", "all", "Jag vill inte ha reklam."),
+    ("sv", "email", "Sluta skicka nyhetsbrev till mig."),
+    ("sv", "all", "Jag förbjuder all direktmarknadsföring."),
+    ("sv", "phone", "Sluta ringa mig med säljsamtal."),
+    ("sv", "-", "Jag ringer om fakturan."),
+    ("sv", "-", "Ring mig inte före nio."),
+    ("en", "email", "Please unsubscribe me from your newsletter."),
+    ("en", "phone", "Please do not call me with sales offers again."),
+    ("en", "all", "I do not want any marketing from you."),
+    ("en", "email", "Remove me from your mailing list."),
+    ("en", "all", "I object to direct marketing."),
+    ("en", "-", "I am calling about my invoice."),
+    ("en", "-", "Please call me tomorrow about the loan."),
+]
+
+
+def call_scores(work: Path) -> dict[str, Score]:
+    model = str(bundled_model_dir(work))
+    settings = dataclasses.replace(load_settings(environ={}).transcription, model=model)
+    recordings = []
+    for n, (language, _, said) in enumerate(CALLS):
+        turns = [Turn("agent", GREETING[language], language), Turn("customer", said, language)]
+        recordings.append(phone_call(turns, work / f"ban-call-{n}.wav"))
+    with ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn")) as pool:
+        results = list(
+            pool.map(
+                _transcribe_in_worker,
+                [settings] * len(CALLS),
+                [str(work)] * len(CALLS),
+                [
+                    CallAudio(str(r), "stereo", language)
+                    for r, (language, _, _) in zip(recordings, CALLS, strict=True)
+                ],
+            )
+        )
+    scores: dict[str, Score] = defaultdict(Score)
+    for (language, channels, said), result in zip(CALLS, results, strict=True):
+        expected = set() if channels == "-" else set(channels.split(","))
+        heard = [s for s in result.segments if s.speaker == "customer"]
+        hits = [h for s in heard for h in detect(s.text, language=language, source="call")]
+        found = {c for h in hits for c in h.channels} if hits else None
+        text = f"{said} -> heard {' '.join(s.text for s in heard)!r}"
+        for key in (language, "all"):
+            scores[key].add(expected, found, text)
+    return scores

@@ -1,0 +1,77 @@
+"""The detector on the issue's own examples, and which parts of an email are the customer's."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.marketing_detect import detect, email_regions
+
+
+@pytest.mark.parametrize(
+    ("text", "channels", "language"),
+    [
+        ("Kiellän suoramarkkinoinnin.", ("all",), "fi"),
+        ("Älkää soittako minulle enää myyntipuheluita.", ("phone",), "fi"),
+        ("Poistakaa minut postituslistalta.", ("email",), "fi"),
+        ("Ring mig inte mer med erbjudanden.", ("phone",), "sv"),
+        ("Unsubscribe me from your newsletter.", ("email",), "en"),
+        # a transcript's misspelling, and inflected compounds
+        ("Haluan keltää kaiken suoramarkkinoinnin.", ("all",), "fi"),
+        ("En halua markkinointiviestejä tekstiviestillä.", ("sms",), "fi"),
+    ],
+)
+def test_bans_are_found_with_their_channels(text: str, channels: tuple[str, ...], language: str) -> None:
+    (hit,) = detect(text)
+    assert (hit.channels, hit.language) == (channels, language)
+    assert text[hit.start : hit.end] == hit.quote
+
+
+def test_a_misheard_word_lowers_the_confidence() -> None:
+    (exact,) = detect("Haluan kieltää kaiken suoramarkkinoinnin.")
+    (misheard,) = detect("Haluan keltää kaiken suoramarkkinoinnin.")
+    assert misheard.confidence < exact.confidence
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "En halua maksaa tätä laskua.",
+        "Älkää soittako ennen yhdeksää.",
+        "Älkää soittako myyntipuheluita ennen yhdeksää.",
+        "Voisitteko lähettää e-laskun paperilaskun sijaan?",
+        "Haluan tilata uutiskirjeenne.",
+        "Markkinointitiimimme ottaa teihin yhteyttä.",
+        "Vaimoni ei halua markkinointipuheluita.",
+        "Min fru vill inte ha reklam.",
+        "My husband does not want marketing calls.",
+        "Please do not hesitate to contact our marketing team.",
+        "I don't want to miss your offers.",
+    ],
+)
+def test_what_only_looks_like_a_ban_is_not_one(text: str) -> None:
+    assert detect(text) == []
+
+
+def test_only_the_senders_own_words_are_read() -> None:
+    body = (
+        "Hei,\n"
+        "Älkää soittako minulle enää myyntipuheluita.\n"
+        "> Kiellän suoramarkkinoinnin.\n"
+        "\n"
+        "Uutiskirjeemme: To unsubscribe from our newsletter click here.\n"
+        "\n"
+        "-- \n"
+        "Aino, joka ei halua mainoksia\n"
+        "Matti kirjoitti 12.11.2026:\n"
+        "Poistakaa minut postituslistalta.\n"
+    )
+    hits = detect(body, regions=email_regions(body))
+    assert [h.quote for h in hits] == ["Älkää soittako minulle enää myyntipuheluita."]
+
+
+def test_everything_after_a_reply_header_is_quoted() -> None:
+    body = (
+        "Kiitos.\n\nOn Tue, 12 Nov 2026 at 10:00, John <john@example.com> wrote:\n"
+        "Unsubscribe me from your newsletter."
+    )
+    assert detect(body, regions=email_regions(body)) == []
