@@ -36,7 +36,7 @@ from service.appkeys import (
 from service.ingest import Ingestor
 from service.marketing import Hasher, MarketingService
 from service.plugins import connector_setups
-from service.processes import die_with_parent
+from service.processes import background_pool, die_with_parent
 from service.settings import Settings
 from service.transcription import TranscriptionService
 from storage.blobs import BlobStore
@@ -119,11 +119,18 @@ async def _marketing(app: web.Application) -> AsyncIterator[None]:
     hasher = Hasher.from_settings(settings.marketing, settings.storage.data_path)
     app[HASHER] = hasher
     task = None
+    pool = None
     if settings.marketing.enabled:
-        service = MarketingService(app[DB], settings.marketing, hasher, app[INGESTOR].jobs_queued)
+        workers = settings.marketing.workers
+        pool = background_pool(workers) if workers > 0 else None
+        service = MarketingService(
+            app[DB], pool or app[EXECUTOR], settings.marketing, hasher, app[INGESTOR].jobs_queued
+        )
         task = _start(app, service.run(), "marketing")
     yield
     await _stop(task)
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _start(app: web.Application, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:

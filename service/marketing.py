@@ -18,6 +18,7 @@ import hmac
 import logging
 import os
 import secrets
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -25,13 +26,14 @@ from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from service.access import Principal
 from service.audit import record
 from service.errors import InvalidInput
 from service.identifiers import normalise_email, normalise_phone
 from service.marketing_detect import VERSION, Hit, detect, email_regions
-from service.queue import next_job
+from service.queue import next_jobs
 from service.settings import MarketingSettings
 from storage.audit import add_entry
 from storage.customers import Customer, CustomerIdentifier, get_customer, owners_of
@@ -106,31 +108,67 @@ class Evidence:
         return data
 
 
-async def find_statements(session: AsyncSession, interaction: Interaction) -> list[Evidence]:
-    """What the customer said in this interaction that forbids marketing. Only the customer's
-    words count: inbound mail without quotes, signature and footers; the customer channel of
-    a stereo call (all speech of a mono call); inbound chat."""
-    if interaction.channel == "call":
-        rows = await session.scalars(
+@dataclass(frozen=True)
+class Passage:
+    """Words of the customer's to read: text, how to read it, and where it was said in a call."""
+
+    text: str
+    language: str | None
+    regions: tuple[tuple[int, int], ...] | None
+    source: str
+    start_seconds: float | None = None
+    end_seconds: float | None = None
+
+
+def customer_passages(session: Session, interaction_ids: list[int]) -> dict[int, list[Passage]]:
+    """What the customers said in these interactions (one query per kind, for a whole batch).
+    Only the customer's words count: inbound mail without quotes, signature and footers; the
+    customer channel of a stereo call (all speech of a mono call); inbound chat."""
+    out: dict[int, list[Passage]] = dict.fromkeys(interaction_ids, [])
+    rows = session.execute(
+        select(Interaction.id, Interaction.channel, Interaction.direction, Interaction.body).where(
+            Interaction.id.in_(interaction_ids)
+        )
+    ).all()
+    calls = [iid for iid, channel, _, _ in rows if channel == "call"]
+    for iid, channel, direction, body in rows:
+        if channel != "call" and direction == "in" and body:
+            regions = tuple(email_regions(body)) if channel == "email" else None
+            out[iid] = [Passage(body, None, regions, channel)]
+    if calls:
+        languages = dict(
+            session.execute(
+                select(Transcript.interaction_id, Transcript.language).where(
+                    Transcript.interaction_id.in_(calls)
+                )
+            ).all()
+        )
+        segments = session.scalars(
             select(TranscriptSegment)
             .where(
-                TranscriptSegment.interaction_id == interaction.id,
+                TranscriptSegment.interaction_id.in_(calls),
                 TranscriptSegment.speaker.in_(("customer", "unknown")),
             )
-            .order_by(TranscriptSegment.start)
+            .order_by(TranscriptSegment.interaction_id, TranscriptSegment.start)
         )
-        language = await session.scalar(
-            select(Transcript.language).where(Transcript.interaction_id == interaction.id)
-        )
-        found = []
-        for segment in rows:
-            for hit in detect(segment.text, language=language, source="call"):
-                found.append(Evidence(hit, segment.start, segment.end))
-        return found
-    if interaction.direction != "in" or not interaction.body:
-        return []
-    regions = email_regions(interaction.body) if interaction.channel == "email" else None
-    return [Evidence(h) for h in detect(interaction.body, regions=regions, source=interaction.channel)]
+        for seg in segments:
+            out[seg.interaction_id] = out[seg.interaction_id] + [
+                Passage(seg.text, languages.get(seg.interaction_id), None, "call", seg.start, seg.end)
+            ]
+    return out
+
+
+def find_statements(passages: list[Passage]) -> list[Evidence]:
+    """The statements forbidding marketing in these passages (pure: runs in a worker process)."""
+    return [
+        Evidence(hit, p.start_seconds, p.end_seconds)
+        for p in passages
+        for hit in detect(p.text, language=p.language, regions=p.regions, source=p.source)
+    ]
+
+
+def _find_all(batch: list[list[Passage]]) -> list[list[Evidence]]:
+    return [find_statements(passages) for passages in batch]
 
 
 def _subject_identifier(interaction: Interaction) -> tuple[str, str] | None:
@@ -456,49 +494,113 @@ async def suppression(db: Database, who: Principal, channel: str) -> list[dict[s
     return items
 
 
+async def detect_batch(
+    db: Database,
+    executor: Executor,
+    interaction_ids: list[int],
+    settings: MarketingSettings,
+    hasher: Hasher,
+) -> dict[int, int | Exception]:
+    """Run the detector on stored interactions: read what they say in one transaction, detect
+    in `executor` (a process pool keeps the CPU work off the interpreter that serves SMTP and
+    HTTP), then write only where something was found, or where an earlier run left tags, so
+    capture's writes seldom wait. Per interaction: statements found, or the error."""
+
+    def read(session: Session) -> tuple[dict[int, list[Passage]], set[int]]:
+        tagged = session.scalars(
+            select(Tag.interaction_id).where(Tag.kind == TAG_KIND, Tag.interaction_id.in_(interaction_ids))
+        )
+        return customer_passages(session, interaction_ids), set(tagged)
+
+    passages, tagged = await db.run_read(read)
+    ids = list(passages)
+    found = await asyncio.get_running_loop().run_in_executor(executor, _find_all, [passages[i] for i in ids])
+    outcome: dict[int, int | Exception] = {}
+    nothing = [iid for iid, evidence in zip(ids, found, strict=True) if not evidence]
+    outcome.update(dict.fromkeys(nothing, 0))
+    stale = [iid for iid in nothing if iid in tagged]  # an earlier run's tags, now unfounded
+    if stale:
+        await db.run_write(
+            lambda session: session.execute(
+                delete(Tag).where(Tag.kind == TAG_KIND, Tag.interaction_id.in_(stale))
+            )
+        )
+    changed = 0
+    for iid, evidence in zip(ids, found, strict=True):
+        if not evidence:
+            continue
+        try:
+            async with db.write() as session:
+                interaction = await get_interaction(session, iid)
+                changed += len(await apply_statements(session, interaction, evidence, settings, hasher))
+            outcome[iid] = len(evidence)
+        except Exception as exc:  # noqa: BLE001 - reported per interaction
+            outcome[iid] = exc
+    if changed:
+        log.info("%d marketing ban(s) proposed or set", changed)
+    return outcome
+
+
 async def detect_interaction(
     db: Database, interaction_id: int, settings: MarketingSettings, hasher: Hasher
 ) -> int:
-    """Run the detector on one stored interaction; the number of statements found."""
-    async with db.write() as session:
-        interaction = await get_interaction(session, interaction_id)
-        found = await find_statements(session, interaction)
-        changed = await apply_statements(session, interaction, found, settings, hasher)
-    if changed:
-        log.info("interaction %d: %d marketing ban(s) proposed or set", interaction_id, len(changed))
-    return len(found)
+    """Run the detector on one stored interaction, here; the number of statements found."""
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        result = (await detect_batch(db, executor, [interaction_id], settings, hasher))[interaction_id]
+    if isinstance(result, Exception):
+        raise result
+    return result
 
 
 class MarketingService:
-    """Takes `marketing` jobs off the queue and runs the detector; start with `run()`."""
+    """Takes `marketing` jobs off the queue in batches and runs the detector; start with `run()`."""
 
     def __init__(
         self,
         db: Database,
+        executor: Executor,
         settings: MarketingSettings,
         hasher: Hasher,
         wake: asyncio.Event,
         poll_seconds: float = 1.0,
+        batch: int = 50,
     ) -> None:
         self.db = db
+        self.executor = executor
         self.settings = settings
         self.hasher = hasher
         self.wake = wake
         self.poll_seconds = poll_seconds
+        self.batch = batch
 
     async def run(self) -> None:
         name = worker_name("marketing")
+        loop = asyncio.get_running_loop()
         while True:
-            await self._run(await next_job(self.db, [DETECT], name, LEASE, self.wake, self.poll_seconds))
+            jobs = await next_jobs(self.db, [DETECT], name, LEASE, self.wake, self.poll_seconds, self.batch)
+            started = loop.time()
+            await self._run(jobs)
+            # capture comes first: detection takes at most a third of the time (and of the
+            # database's single writer) while mail keeps arriving; the queue keeps the rest
+            await asyncio.sleep(min(2 * (loop.time() - started), 5.0))
 
-    async def _run(self, job: ClaimedJob) -> None:
+    async def _run(self, jobs: list[ClaimedJob]) -> None:
+        by_interaction = {job.interaction_id: job for job in jobs}
         try:
-            await detect_interaction(self.db, job.interaction_id, self.settings, self.hasher)
-        except Exception as exc:  # noqa: BLE001 - any failure is this job's, recorded on it
-            message = f"{type(exc).__name__}: {exc}"
-            await self.db.run_write(lambda session: fail(session, job.id, message, timedelta(seconds=30)))
-            log.warning(
-                "marketing detection of interaction %d failed: %s", job.interaction_id, type(exc).__name__
+            outcome = await detect_batch(
+                self.db, self.executor, list(by_interaction), self.settings, self.hasher
             )
-            return
-        await self.db.run_write(lambda session: finish(session, job.id))
+        except Exception as exc:  # noqa: BLE001 - the whole batch failed: each job records it
+            outcome = dict.fromkeys(by_interaction, exc)
+        done = [by_interaction[i].id for i, r in outcome.items() if not isinstance(r, Exception)]
+        failed = {by_interaction[i].id: r for i, r in outcome.items() if isinstance(r, Exception)}
+
+        def settle(session: Session) -> None:
+            if done:
+                finish(session, *done)
+            for job_id, error in failed.items():
+                fail(session, job_id, f"{type(error).__name__}: {error}", timedelta(seconds=30))
+
+        await self.db.run_write(settle)
+        for error in failed.values():
+            log.warning("marketing detection failed: %s", type(error).__name__)

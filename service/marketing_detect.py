@@ -33,8 +33,7 @@ _STEMMERS = {"fi": "finnish", "sv": "swedish", "en": "english"}
 # A cue of 6+ letters also matches a stem one edit away (recognition errors).
 MARKETING = {
     "fi": [
-        "markkinoin",
-        "markkinoint",
+        "markkinoi",
         "mainos",
         "mainok",
         "mainon",
@@ -240,6 +239,12 @@ _WORD = re.compile(r"[\w'-]+", re.UNICODE)
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]*", re.UNICODE)
 
 
+# typed text is read as written; transcripts are also read one letter off
+TYPED = ("email", "chat")
+# any cue of marketing, of any language: typed text without one needs no closer look
+_MARKETING_CUES = tuple(sorted({c.lstrip("^") for cues in MARKETING.values() for c in cues}))
+
+
 @dataclass(frozen=True)
 class Hit:
     """One statement that forbids marketing: where it is in the text and what it covers."""
@@ -292,8 +297,9 @@ def _find(
     return False, fuzzy
 
 
-def _refusal(language: str, words: Sequence[str], lower: str) -> tuple[bool, bool]:
-    """(refused in so many words, refused with a word one letter off)."""
+def _refusal(language: str, words: Sequence[str], lower: str, fuzzy: bool) -> tuple[bool, bool]:
+    """(refused in so many words, refused with a word one letter off: looked for only when
+    `fuzzy`, in transcripts, where recognition errors are; typed text is read as written)."""
     cues = REFUSAL_WORDS[language]
     if _any(REFUSAL[language], lower) or any(
         w in cues or w.endswith(REFUSAL_ENDINGS[language]) for w in words
@@ -302,18 +308,35 @@ def _refusal(language: str, words: Sequence[str], lower: str) -> tuple[bool, boo
     wanted = [words[i + 1] for i, w in enumerate(words[:-1]) if w in WANT_TO_FORBID[language]]
     if any(w == FORBID[language] for w in wanted):
         return True, False
+    if not fuzzy:
+        return False, False
     near = [c for c in cues if len(c) >= 5] + ([FORBID[language]] if wanted else [])
     return False, any(_near(w, cue) for w in words if len(w) >= 5 for cue in near)
 
 
-def _any(patterns: Iterable[str], text: str) -> bool:
-    return any(re.search(p, text) for p in patterns)
+@lru_cache(maxsize=16)
+def _alternation(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    """One compiled regex for a list of patterns (one search instead of one per pattern)."""
+    return re.compile("|".join(f"(?:{p})" for p in patterns))
 
 
-def _sentence_hit(sentence: str, language: str, source: str | None) -> tuple[tuple[str, ...], float] | None:
-    """The channels and confidence of a ban stated in this one sentence, or None."""
-    lower = sentence.lower()
-    words = [w for w in (w.strip("'-") for w in _WORD.findall(lower)) if w]
+def _any(patterns: Sequence[str], text: str) -> bool:
+    return _alternation(tuple(patterns)).search(text) is not None
+
+
+def _words(lower: str) -> list[str]:
+    return [w for w in (w.strip("'-") for w in _WORD.findall(lower)) if w]
+
+
+def _sentence_hit(
+    lower: str, words: Sequence[str], language: str, source: str | None
+) -> tuple[tuple[str, ...], float] | None:
+    """The channels and confidence of a ban stated in this one (lowercased) sentence, or None."""
+    # cheapest test first: most sentences refuse nothing, and need no stemming
+    transcript = source not in TYPED
+    refused, refused_fuzzy = _refusal(language, words, lower, fuzzy=transcript)
+    if not (refused or refused_fuzzy) or _any(BLOCKERS[language], lower):
+        return None
     stems = [_stem(language, w) for w in words]
     find = partial(_find, compounds=language != "en")
     # the company's own marketing people are not marketing: leave out the words naming them
@@ -322,10 +345,8 @@ def _sentence_hit(sentence: str, language: str, source: str | None) -> tuple[tup
         own = {i - 1 for i in own if i > 0} | own
     kept = [i for i in range(len(words)) if i not in own]
     marketing, marketing_fuzzy = find(MARKETING[language], [words[i] for i in kept], [stems[i] for i in kept])
+    marketing_fuzzy = marketing_fuzzy and transcript
     if not (marketing or marketing_fuzzy):
-        return None
-    refused, refused_fuzzy = _refusal(language, words, lower)
-    if not (refused or refused_fuzzy) or _any(BLOCKERS[language], lower):
         return None
     channels = []
     taken: set[int] = set()  # "uutiskirje", "nyhetsbrev", "e-post" are email, not post
@@ -344,11 +365,15 @@ def _sentence_hit(sentence: str, language: str, source: str | None) -> tuple[tup
 
 def guess_language(text: str) -> str:
     """fi, sv or en by common words; Finnish when nothing tells."""
-    words = set(_WORD.findall(text.lower()))
+    lower = text.lower()
+    return _guess(set(_words(lower)), lower)
+
+
+def _guess(words: set[str], lower: str) -> str:
     scores = {lang: len(words & stop) for lang, stop in _STOPWORDS.items()}
-    if re.search(r"[äö]", text.lower()) and not re.search(r"å", text.lower()):
+    if re.search(r"[äö]", lower) and "å" not in lower:
         scores["fi"] += 1
-    if "å" in text.lower():
+    if "å" in lower:
         scores["sv"] += 2
     return max(LANGUAGES, key=lambda lang: (scores[lang], lang == "fi"))
 
@@ -381,10 +406,14 @@ def detect(
         part = text[region_start:region_end]
         for start, end in sentences(part):
             sentence = part[start:end]
-            tried = [language] if language in LANGUAGES else [guess_language(sentence)]
+            lower = sentence.lower()
+            if source in TYPED and not any(cue in lower for cue in _MARKETING_CUES):
+                continue
+            words = _words(lower)
+            tried = [language] if language in LANGUAGES else [_guess(set(words), lower)]
             tried += [lang for lang in LANGUAGES if lang not in tried]
             for lang in tried:
-                found = _sentence_hit(sentence, lang, source)
+                found = _sentence_hit(lower, words, lang, source)
                 if found:
                     channels, confidence = found
                     if lang != tried[0]:

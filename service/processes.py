@@ -14,10 +14,12 @@ import asyncio
 import contextlib
 import ctypes
 import logging
+import multiprocessing
 import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
 
 from aiohttp import web
 
@@ -35,6 +37,23 @@ def die_with_parent(parent: int | None = None) -> None:  # pragma: no cover - ru
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     if parent is not None and os.getppid() != parent:
         os._exit(1)
+
+
+def background_process(parent: int) -> None:  # pragma: no cover - runs in the child
+    """Initializer of pools doing background work: dies with its parent and yields the CPU
+    to the processes that capture mail and answer HTTP."""
+    die_with_parent(parent)
+    os.nice(10)
+
+
+def background_pool(workers: int) -> Executor:
+    """`workers` spawned, niced processes that die with this one."""
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=background_process,
+        initargs=(os.getpid(),),
+    )
 
 
 class Children:

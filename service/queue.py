@@ -1,6 +1,6 @@
-"""Taking the next job off the durable queue (`storage.jobs`) for a background worker.
+"""Taking the next jobs off the durable queue (`storage.jobs`) for a background worker.
 
-A worker claims a job of its kinds; when there is none it sleeps until the ingest writer or
+A worker claims jobs of its kinds; when there are none it sleeps until the ingest writer or
 another worker says new jobs were queued (`wake`), or `poll_seconds` pass, since jobs queued
 by another process (`serve --only ...`) wake nobody here.
 """
@@ -15,19 +15,21 @@ from storage.engine import Database
 from storage.jobs import ClaimedJob, claim
 
 
-async def next_job(
+async def next_jobs(
     db: Database,
     kinds: Sequence[str],
     worker: str,
     lease: timedelta,
     wake: asyncio.Event,
     poll_seconds: float,
-) -> ClaimedJob:
-    """The next job of these kinds, claimed for `worker` with a lease; waits until there is one."""
+    limit: int = 1,
+) -> list[ClaimedJob]:
+    """The next jobs of these kinds (at least one, at most `limit`), claimed for `worker` with
+    a lease; waits until there are some."""
     while True:
-        job = await db.run_write(lambda session: claim(session, kinds, worker, lease))
-        if job is not None:
-            return job
+        jobs = await db.run_write(lambda session: claim(session, kinds, worker, lease, limit))
+        if jobs:
+            return jobs
         try:
             await asyncio.wait_for(wake.wait(), timeout=poll_seconds)
         except TimeoutError:

@@ -102,6 +102,7 @@ class CallsSettings:
 @dataclass(frozen=True)
 class MarketingSettings:
     enabled: bool = True
+    workers: int = 1
     auto_apply: bool = False
     auto_apply_threshold: float = 0.85
     hash_key: Secret = Secret("")

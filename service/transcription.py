@@ -34,7 +34,7 @@ from service.audio import SAMPLE_RATE, decode
 from service.calls import TRANSCRIBE
 from service.errors import ConfigError
 from service.processes import die_with_parent
-from service.queue import next_job
+from service.queue import next_jobs
 from service.settings import TranscriptionSettings
 from service.transcriber import BACKENDS, Transcriber, build_transcriber
 from storage.blobs import BlobStore
@@ -183,7 +183,7 @@ class TranscriptionService:
 
     async def _worker(self, name: str) -> None:
         while True:
-            job = await next_job(self.db, [TRANSCRIBE], name, LEASE, self.wake, self.poll_seconds)
+            (job,) = await next_jobs(self.db, [TRANSCRIBE], name, LEASE, self.wake, self.poll_seconds)
             await self._run(job, name)
 
     async def _run(self, job: ClaimedJob, name: str) -> None:

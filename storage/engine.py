@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import os
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -131,7 +132,7 @@ class Database:
         Only one writer runs at a time on SQLite. A broken constraint becomes `Conflict`,
         other database failures `Unavailable`.
         """
-        async with self._write_lock if self.is_sqlite else _nolock():
+        async with self._write_lock if self.is_sqlite else _nolock(), self._between_processes():
             try:
                 async with self._write_sessions() as session, session.begin():
                     yield session
@@ -157,6 +158,25 @@ class Database:
         loop = asyncio.get_running_loop()
         async with self._write_lock:
             return await loop.run_in_executor(self._write_thread, self._write_between_processes, work)
+
+    @asynccontextmanager
+    async def _between_processes(self) -> AsyncIterator[None]:
+        """The cross-process write lock (see `_write_between_processes`) around an async write;
+        waited for in a thread, so the event loop runs on meanwhile."""
+        if self._lock_file is None:
+            yield
+            return
+        fd = os.open(self._lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            await asyncio.get_running_loop().run_in_executor(
+                self._write_thread, fcntl.flock, fd, fcntl.LOCK_EX
+            )
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
 
     def _write_between_processes(self, work: Callable[[Session], T]) -> T:
         """One write transaction, holding an flock on `<db>-writelock` when several processes

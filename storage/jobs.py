@@ -83,21 +83,23 @@ def enqueue(session: Session, kind: str, interaction_ids: Sequence[int], max_att
     )
 
 
-def claim(session: Session, kinds: Iterable[str], worker: str, lease: timedelta) -> ClaimedJob | None:
-    """Take the oldest runnable job of these kinds, or None if there is none."""
+def claim(
+    session: Session, kinds: Iterable[str], worker: str, lease: timedelta, limit: int = 1
+) -> list[ClaimedJob]:
+    """Take up to `limit` of the oldest runnable jobs of these kinds (none if there are none)."""
     now = utcnow()
     found = session.execute(
         select(Job.id, Job.kind, Job.interaction_id, Job.attempts, Job.max_attempts)
         .where(Job.status == "queued", Job.kind.in_(list(kinds)), Job.run_after <= now)
         .order_by(Job.run_after, Job.id)
-        .limit(1)
+        .limit(limit)
         .with_for_update(skip_locked=True)
-    ).first()
-    if found is None:
-        return None
+    ).all()
+    if not found:
+        return []
     session.execute(
         update(Job)
-        .where(Job.id == found.id)
+        .where(Job.id.in_([f.id for f in found]))
         .values(
             status="running",
             attempts=Job.attempts + 1,
@@ -106,7 +108,7 @@ def claim(session: Session, kinds: Iterable[str], worker: str, lease: timedelta)
             updated_at=now,
         )
     )
-    return ClaimedJob(found.id, found.kind, found.interaction_id, found.attempts + 1, found.max_attempts)
+    return [ClaimedJob(f.id, f.kind, f.interaction_id, f.attempts + 1, f.max_attempts) for f in found]
 
 
 def renew(session: Session, job_id: int, worker: str, lease: timedelta) -> bool:
@@ -119,11 +121,11 @@ def renew(session: Session, job_id: int, worker: str, lease: timedelta) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def finish(session: Session, job_id: int) -> None:
-    """Mark a job done."""
+def finish(session: Session, *job_ids: int) -> None:
+    """Mark jobs done."""
     session.execute(
         update(Job)
-        .where(Job.id == job_id)
+        .where(Job.id.in_(job_ids))
         .values(status="done", last_error=None, lease_until=None, updated_at=utcnow())
     )
 

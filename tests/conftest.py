@@ -37,6 +37,7 @@ def settings(tmp_path: Path) -> Settings:
         .replace("smtp", port=0, accept=["journal@capture.test", "@localhost"])
         .replace("linking", internal_domains=["laskukassa.fi"])
         .replace("ingest", parse_workers=0)  # the CLI test covers the parser processes
+        .replace("marketing", workers=0)  # and the detector's
     )
 
 
