@@ -15,6 +15,7 @@ import multiprocessing
 import os
 from collections.abc import AsyncIterator, Coroutine
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from aiohttp import web
@@ -118,19 +119,21 @@ async def _marketing(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     hasher = Hasher.from_settings(settings.marketing, settings.storage.data_path)
     app[HASHER] = hasher
-    task = None
-    pool = None
+    task = service = None
     if settings.marketing.enabled:
         workers = settings.marketing.workers
-        pool = background_pool(workers) if workers > 0 else None
         service = MarketingService(
-            app[DB], pool or app[EXECUTOR], settings.marketing, hasher, app[INGESTOR].jobs_queued
+            app[DB],
+            partial(background_pool, workers) if workers > 0 else partial(ThreadPoolExecutor, 1),
+            settings.marketing,
+            hasher,
+            app[INGESTOR].jobs_queued,
         )
         task = _start(app, service.run(), "marketing")
     yield
     await _stop(task)
-    if pool is not None:
-        pool.shutdown(wait=True, cancel_futures=True)
+    if service is not None:
+        await asyncio.get_running_loop().run_in_executor(None, service.close)
 
 
 def _start(app: web.Application, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:

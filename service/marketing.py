@@ -18,7 +18,9 @@ import hmac
 import logging
 import os
 import secrets
+from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -558,7 +560,7 @@ class MarketingService:
     def __init__(
         self,
         db: Database,
-        executor: Executor,
+        executor: Callable[[], Executor],
         settings: MarketingSettings,
         hasher: Hasher,
         wake: asyncio.Event,
@@ -566,7 +568,8 @@ class MarketingService:
         batch: int = 50,
     ) -> None:
         self.db = db
-        self.executor = executor
+        self.make_executor = executor  # made again when a detector process dies
+        self.executor = executor()
         self.settings = settings
         self.hasher = hasher
         self.wake = wake
@@ -592,6 +595,8 @@ class MarketingService:
             )
         except Exception as exc:  # noqa: BLE001 - the whole batch failed: each job records it
             outcome = dict.fromkeys(by_interaction, exc)
+            if isinstance(exc, BrokenProcessPool):
+                self.executor = self.make_executor()
         done = [by_interaction[i].id for i, r in outcome.items() if not isinstance(r, Exception)]
         failed = {by_interaction[i].id: r for i, r in outcome.items() if isinstance(r, Exception)}
 
@@ -604,3 +609,7 @@ class MarketingService:
         await self.db.run_write(settle)
         for error in failed.values():
             log.warning("marketing detection failed: %s", type(error).__name__)
+
+    def close(self) -> None:
+        """Stop the detector processes (a batch in hand is retried after its lease)."""
+        self.executor.shutdown(wait=True, cancel_futures=True)

@@ -65,6 +65,18 @@ CHANNEL = _param(
 REASON = {"type": "object", "properties": {"reason": {"type": "string"}}}
 
 
+def _decision(summary: str) -> dict[str, Any]:
+    """A privacy officer's decision on a proposed ban, with an optional reason."""
+    return {
+        "post": {
+            "summary": summary,
+            "parameters": [ID],
+            "requestBody": {"required": False, "content": {"application/json": {"schema": REASON}}},
+            "responses": {"200": _json(_ref("MarketingBan")), **_problems(*STD, 404)},
+        }
+    }
+
+
 def _page(item: str) -> dict[str, Any]:
     return {
         "type": "object",
@@ -331,22 +343,10 @@ PATHS: dict[str, Any] = {
             "responses": {"200": _json(_page("MarketingBan")), **_problems(*STD)},
         }
     },
-    "/api/v1/marketing-bans/{id}/confirm": {
-        "post": {
-            "summary": "Confirm a proposed ban: it becomes active (role privacy)",
-            "parameters": [ID],
-            "requestBody": {"required": False, "content": {"application/json": {"schema": REASON}}},
-            "responses": {"200": _json(_ref("MarketingBan")), **_problems(*STD, 404)},
-        }
-    },
-    "/api/v1/marketing-bans/{id}/reject": {
-        "post": {
-            "summary": "Reject a proposed ban (role privacy)",
-            "parameters": [ID],
-            "requestBody": {"required": False, "content": {"application/json": {"schema": REASON}}},
-            "responses": {"200": _json(_ref("MarketingBan")), **_problems(*STD, 404)},
-        }
-    },
+    "/api/v1/marketing-bans/{id}/confirm": _decision(
+        "Confirm a proposed ban: it becomes active (role privacy)"
+    ),
+    "/api/v1/marketing-bans/{id}/reject": _decision("Reject a proposed ban (role privacy)"),
     "/api/v1/marketing/check": {
         "post": {
             "summary": "May we contact this person on this channel? (staff, or a token with scope marketing)",
