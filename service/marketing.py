@@ -49,9 +49,11 @@ from storage.marketing import (
     MarketingBanChange,
     bans_of,
     change_status,
+    erased_identifier_hashes,
     find_ban,
     get_ban,
     history_of,
+    keep_identifier_hashes,
     list_bans,
 )
 from storage.transcripts import Transcript, TranscriptSegment
@@ -232,6 +234,7 @@ async def apply_statements(
             session.add(ban)
             await session.flush()
             change_status(session, ban, status, "detector", reason, interaction.id, new=True)
+            await _keep_hashes(session, ban, hasher)
             changed.append(ban)
             continue
         if ban.status in ("proposed", "active"):
@@ -247,8 +250,19 @@ async def apply_statements(
             ban.source_interaction_id = interaction.id
             ban.confidence = confidence
             change_status(session, ban, status, "detector", reason, interaction.id)
+            await _keep_hashes(session, ban, hasher)
             changed.append(ban)
     return changed
+
+
+async def _keep_hashes(session: AsyncSession, ban: MarketingBan, hasher: Hasher) -> None:
+    """Keep keyed hashes of a banned customer's emails and phones with the ban, so it still
+    matches them once the customer record is erased."""
+    if ban.customer_id is None:
+        return
+    customer = await get_customer(session, ban.customer_id)
+    hashes = {hasher(i.kind, i.value): i.kind for i in customer.identifiers if i.kind in ("email", "phone")}
+    await keep_identifier_hashes(session, ban, hashes)
 
 
 def ban_to_dict(ban: MarketingBan) -> dict[str, Any]:
@@ -309,7 +323,7 @@ def _reason(body: Any, required: bool) -> str | None:
 
 
 async def set_ban(
-    db: Database, who: Principal, customer_id: int, channel: str, body: Any, active: bool
+    db: Database, who: Principal, customer_id: int, channel: str, body: Any, active: bool, hasher: Hasher
 ) -> tuple[dict[str, Any], bool]:
     """Set (active) or lift a customer's ban on a channel by hand; (ban, created)."""
     who.require_role("privacy")
@@ -331,6 +345,7 @@ async def set_ban(
             change_status(session, ban, status, who.actor, reason, new=True)
         elif ban.status != status:
             change_status(session, ban, status, who.actor, reason)
+        await _keep_hashes(session, ban, hasher)
         add_entry(
             session,
             who.actor,
@@ -342,7 +357,9 @@ async def set_ban(
         return ban_to_dict(ban), created
 
 
-async def decide(db: Database, who: Principal, ban_id: int, confirm: bool, body: Any) -> dict[str, Any]:
+async def decide(
+    db: Database, who: Principal, ban_id: int, confirm: bool, body: Any, hasher: Hasher
+) -> dict[str, Any]:
     """Confirm (active) or reject a proposed ban."""
     who.require_role("privacy")
     reason = _reason(body, required=False)
@@ -351,6 +368,7 @@ async def decide(db: Database, who: Principal, ban_id: int, confirm: bool, body:
         if ban.status != "proposed":
             raise InvalidInput(f"ban {ban_id} is {ban.status}, not proposed")
         change_status(session, ban, "active" if confirm else "rejected", who.actor, reason)
+        await _keep_hashes(session, ban, hasher)
         add_entry(
             session,
             who.actor,
@@ -448,10 +466,10 @@ async def suppression(db: Database, who: Principal, channel: str) -> list[dict[s
     async with db.read() as session:
         bans = await list_bans(session, ("active",), (channel, "all"), None, 1_000_000)
         customer_ids = sorted({b.customer_id for b in bans if b.customer_id is not None})
-        since: dict[int | str | None, str] = {}
+        since: dict[int, str] = {}
         for b in bans:
-            key = b.customer_id if b.customer_id is not None else b.identifier_hash
-            since.setdefault(key, b.updated_at.isoformat())
+            if b.customer_id is not None:
+                since.setdefault(b.customer_id, b.updated_at.isoformat())
         if kind == "address":
             rows = await session.scalars(select(Customer).where(Customer.id.in_(customer_ids)))
             for c in rows:
@@ -482,14 +500,28 @@ async def suppression(db: Database, who: Principal, channel: str) -> list[dict[s
                     }
                 )
             for b in bans:
-                if b.customer_id is None and b.identifier_kind in (kind, None):
+                if b.customer_id is None and b.identifier_hash and b.identifier_kind == kind:
                     items.append(
                         {
                             "customer_id": None,
-                            "kind": b.identifier_kind or kind,
-                            "identifier": b.identifier_value,
+                            "kind": kind,
+                            "identifier": b.identifier_value,  # None once erased
                             "identifier_hash": b.identifier_hash,
-                            "since": since[b.identifier_hash],
+                            "since": b.updated_at.isoformat(),
+                        }
+                    )
+            # bans of customers since erased: only the kept hashes of their identifiers are left
+            erased = [b for b in bans if b.customer_id is None and not b.identifier_hash]
+            kept = await erased_identifier_hashes(session, [b.id for b in erased], kind)
+            for b in erased:
+                for value_hash in kept.get(b.id, []):
+                    items.append(
+                        {
+                            "customer_id": None,
+                            "kind": kind,
+                            "identifier": None,
+                            "identifier_hash": value_hash,
+                            "since": b.updated_at.isoformat(),
                         }
                     )
     await record(db, who, "marketing.suppression", detail={"channel": channel, "count": len(items)})

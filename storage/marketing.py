@@ -64,6 +64,31 @@ class MarketingBanChange(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class MarketingBanIdentifier(Base):
+    """A keyed hash of one of the banned customer's emails or phone numbers: what is left to
+    match the ban by once the customer record is erased."""
+
+    __tablename__ = "marketing_ban_identifiers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ban_id: Mapped[int] = mapped_column(ForeignKey("marketing_bans.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    hash: Mapped[str] = mapped_column(String(64), index=True)
+
+
+async def keep_identifier_hashes(session: AsyncSession, ban: MarketingBan, hashes: dict[str, str]) -> None:
+    """Remember these (hash -> kind) identifier hashes for a customer's ban (the ban must be
+    flushed); hashes already kept are not added twice."""
+    known = set(
+        await session.scalars(
+            select(MarketingBanIdentifier.hash).where(MarketingBanIdentifier.ban_id == ban.id)
+        )
+    )
+    for value_hash, kind in hashes.items():
+        if value_hash not in known:
+            session.add(MarketingBanIdentifier(ban_id=ban.id, kind=kind, hash=value_hash))
+
+
 @dataclass(frozen=True)
 class BanSubject:
     """Whose ban: a customer, or an identifier (kind, value, keyed hash) of no customer."""
@@ -129,6 +154,11 @@ async def bans_of(
         conds.append(MarketingBan.customer_id == customer_id)
     if hashes:
         conds.append(MarketingBan.identifier_hash.in_(hashes))
+        conds.append(
+            MarketingBan.id.in_(
+                select(MarketingBanIdentifier.ban_id).where(MarketingBanIdentifier.hash.in_(hashes))
+            )
+        )
     if not conds:
         return []
     rows = await session.scalars(
@@ -151,6 +181,23 @@ async def list_bans(
     if after is not None:
         query = query.where(MarketingBan.id > after)
     return list(await session.scalars(query.order_by(MarketingBan.id).limit(limit)))
+
+
+async def erased_identifier_hashes(
+    session: AsyncSession, ban_ids: list[int], kind: str
+) -> dict[int, list[str]]:
+    """For bans whose customer is gone: the kept hashes of one kind, by ban."""
+    if not ban_ids:
+        return {}
+    rows = await session.execute(
+        select(MarketingBanIdentifier.ban_id, MarketingBanIdentifier.hash).where(
+            MarketingBanIdentifier.ban_id.in_(ban_ids), MarketingBanIdentifier.kind == kind
+        )
+    )
+    out: dict[int, list[str]] = {}
+    for ban_id, value_hash in rows:
+        out.setdefault(ban_id, []).append(value_hash)
+    return out
 
 
 async def history_of(session: AsyncSession, ban_ids: list[int]) -> list[MarketingBanChange]:

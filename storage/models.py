@@ -6,7 +6,7 @@ from storage.base import Base
 from storage.customers import Customer, CustomerIdentifier
 from storage.interactions import Attachment, Interaction, Participant, Tag
 from storage.jobs import Job
-from storage.marketing import MarketingBan, MarketingBanChange
+from storage.marketing import MarketingBan, MarketingBanChange, MarketingBanIdentifier
 from storage.transcripts import Transcript, TranscriptSegment
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "Job",
     "MarketingBan",
     "MarketingBanChange",
+    "MarketingBanIdentifier",
     "Participant",
     "Tag",
     "Token",

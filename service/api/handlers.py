@@ -177,6 +177,7 @@ async def put_marketing_ban(request: web.Request) -> web.Response:
         request.match_info["channel"],
         await json_body(request),
         active=True,
+        hasher=request.app[HASHER],
     )
     return web.json_response(ban, status=201 if created else 200)
 
@@ -184,7 +185,13 @@ async def put_marketing_ban(request: web.Request) -> web.Response:
 async def delete_marketing_ban(request: web.Request) -> web.Response:
     body = await json_body(request) if request.can_read_body else dict(request.query)
     ban, _ = await marketing.set_ban(
-        request.app[DB], caller(request), path_id(request), request.match_info["channel"], body, active=False
+        request.app[DB],
+        caller(request),
+        path_id(request),
+        request.match_info["channel"],
+        body,
+        active=False,
+        hasher=request.app[HASHER],
     )
     return web.json_response(ban)
 
@@ -208,14 +215,18 @@ async def list_marketing_bans(request: web.Request) -> web.Response:
 async def confirm_marketing_ban(request: web.Request) -> web.Response:
     body = await json_body(request) if request.can_read_body else {}
     return web.json_response(
-        await marketing.decide(request.app[DB], caller(request), path_id(request), True, body)
+        await marketing.decide(
+            request.app[DB], caller(request), path_id(request), True, body, request.app[HASHER]
+        )
     )
 
 
 async def reject_marketing_ban(request: web.Request) -> web.Response:
     body = await json_body(request) if request.can_read_body else {}
     return web.json_response(
-        await marketing.decide(request.app[DB], caller(request), path_id(request), False, body)
+        await marketing.decide(
+            request.app[DB], caller(request), path_id(request), False, body, request.app[HASHER]
+        )
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import hashlib
 import io
 import time
 from typing import Any
@@ -17,6 +18,7 @@ from service.access import create_service_token
 from service.appkeys import DB, HASHER, SETTINGS
 from service.marketing import detect_interaction
 from service.settings import Settings
+from storage.customers import Customer
 from storage.jobs import Job
 from tests.conftest import Kirjuri, make_mail
 
@@ -233,3 +235,29 @@ async def test_bans_set_and_lifted_by_hand_keep_their_history(kirjuri: Kirjuri) 
         ("lifted", "customer consented again"),
     ]
     assert all(c["actor"] == "user:privacy-user" for c in history["items"])
+
+
+async def test_a_customers_ban_outlives_the_customer_record_as_keyed_hashes(kirjuri: Kirjuri) -> None:
+    """Erasure (the subject-rights issue) deletes the customer; the ban must still answer."""
+    agent = await kirjuri.login("agent")
+    privacy = await kirjuri.login("privacy")
+    customer_id = await add_customer(kirjuri, agent)
+    resp = await kirjuri.client.put(
+        f"/api/v1/customers/{customer_id}/marketing-bans/email", json={"reason": "asked"}, headers=privacy
+    )
+    assert resp.status == 201
+
+    async with kirjuri.app[DB].write() as session:
+        await session.delete(await session.get(Customer, customer_id))
+
+    answer = await check(kirjuri, agent, email="aino@example.fi", channel="email")
+    assert answer["allowed"] is False
+    assert answer["ban"]["customer_id"] is None
+    assert (await check(kirjuri, agent, phone="045 125 4423", channel="email"))["allowed"] is False
+    assert (await check(kirjuri, agent, email="other@example.fi", channel="email"))["allowed"] is True
+    listed = await kirjuri.get_json("/api/v1/marketing/suppression?channel=email", agent)
+    (item,) = listed["items"]
+    assert item["identifier"] is None
+    assert item["identifier_hash"] == kirjuri.app[HASHER]("email", "aino@example.fi")
+    # the hash is keyed: not the plain sha256 anyone could compute from a list of addresses
+    assert item["identifier_hash"] != hashlib.sha256(b"email:aino@example.fi").hexdigest()
