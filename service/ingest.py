@@ -293,8 +293,9 @@ class Ingestor:
         # stored meanwhile by another process: answered as the duplicates they are, and their
         # blobs removed unless something refers to them (no personal data left that no row names)
         late = [p for iid, p in zip(ids, batch, strict=True) if iid is None]
-        earlier = dedup_keys_stored(session, [p.capture.dedup_key for p in late]) if late else {}
+        earlier: dict[str, int] = {}
         if late:
+            earlier = dedup_keys_stored(session, [p.capture.dedup_key for p in late])
             self.blobs.delete(unreferenced_blobs(session, [n for p in late for n in p.blob_names]))
         return [
             IngestResult(iid, False, decision.customer_id)

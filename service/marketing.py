@@ -87,6 +87,11 @@ class Hasher:
     def __call__(self, kind: str, value: str) -> str:
         return hmac.new(self._key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
 
+    def of_customer(self, customer: Customer) -> dict[str, str]:
+        """The hashes of a customer's emails and phones (hash -> kind): what a ban on them
+        is matched by, also once the customer record is erased."""
+        return {self(i.kind, i.value): i.kind for i in customer.identifiers if i.kind in ("email", "phone")}
+
 
 @dataclass(frozen=True)
 class Evidence:
@@ -261,8 +266,7 @@ async def _keep_hashes(session: AsyncSession, ban: MarketingBan, hasher: Hasher)
     if ban.customer_id is None:
         return
     customer = await get_customer(session, ban.customer_id)
-    hashes = {hasher(i.kind, i.value): i.kind for i in customer.identifiers if i.kind in ("email", "phone")}
-    await keep_identifier_hashes(session, ban, hashes)
+    await keep_identifier_hashes(session, ban, hasher.of_customer(customer))
 
 
 def ban_to_dict(ban: MarketingBan) -> dict[str, Any]:
@@ -422,9 +426,7 @@ async def check(db: Database, who: Principal, body: Any, hasher: Hasher, region:
         if given[0] == "customer_id":
             if not isinstance(body["customer_id"], int):
                 raise InvalidInput("customer_id must be a number", "customer_id")
-            customer = await get_customer(session, body["customer_id"])
-            customer_id = customer.id
-            hashes = [hasher(i.kind, i.value) for i in customer.identifiers if i.kind in ("email", "phone")]
+            customer_id = body["customer_id"]
         else:
             kind = given[0]
             raw = body[kind]
@@ -434,11 +436,9 @@ async def check(db: Database, who: Principal, body: Any, hasher: Hasher, region:
             hashes = [hasher(kind, value)]
             owners = await session.run_sync(owners_of, [(kind, value)])
             customer_id = owners.get((kind, value))
-            if customer_id is not None:
-                customer = await get_customer(session, customer_id)
-                hashes += [
-                    hasher(i.kind, i.value) for i in customer.identifiers if i.kind in ("email", "phone")
-                ]
+        if customer_id is not None:
+            customer = await get_customer(session, customer_id)  # NotFound for an unknown id
+            hashes += list(hasher.of_customer(customer))
         bans = await bans_of(session, customer_id, hashes, ("active",))
     blocking = [b for b in bans if b.channel in (channel, "all")]
     await record(
