@@ -363,13 +363,8 @@ def _sentence_hit(
     return tuple(channels) or ("all",), round(confidence, 2)
 
 
-def guess_language(text: str) -> str:
-    """fi, sv or en by common words; Finnish when nothing tells."""
-    lower = text.lower()
-    return _guess(set(_words(lower)), lower)
-
-
 def _guess(words: set[str], lower: str) -> str:
+    """fi, sv or en by the common words of a (lowercased) sentence; Finnish when nothing tells."""
     scores = {lang: len(words & stop) for lang, stop in _STOPWORDS.items()}
     if re.search(r"[äö]", lower) and "å" not in lower:
         scores["fi"] += 1
