@@ -217,6 +217,7 @@ class CallFolder:
                 raise TooLarge(f"the sidecar is larger than {MAX_METADATA_BYTES} bytes", "metadata")
             data = _metadata_json(raw)
         meta = parse_call_metadata(data, self.app[SETTINGS].calls.channel_layout, require_ids=False)
+        meta = dataclasses.replace(meta, source_file=path.name)
         if meta.started_at is None:
             meta = dataclasses.replace(meta, started_at=datetime.fromtimestamp(path.stat().st_mtime, UTC))
         return path.read_bytes(), meta

@@ -2,7 +2,8 @@
 
 Nothing connects, opens or loads at import time. Each long-lived resource is one cleanup
 context, started in order and stopped in reverse: executor, database (migrated on open),
-ingest writer, transcription workers, marketing-ban detection, then the connectors (so
+ingest writer, transcription workers, marketing-ban detection, subject rights (and the
+retention runs), then the connectors (so
 connectors stop taking data before the writer stops).
 """
 
@@ -31,6 +32,7 @@ from service.appkeys import (
     HASHER,
     INGESTOR,
     PARSER,
+    RIGHTS,
     SETTINGS,
     TRANSCRIPTION,
 )
@@ -38,6 +40,9 @@ from service.ingest import Ingestor
 from service.marketing import Hasher, MarketingService
 from service.plugins import connector_setups
 from service.processes import background_pool, die_with_parent
+from service.register import load_register
+from service.retention import retention_loop
+from service.rights import RightsContext, finish_deletions
 from service.settings import Settings
 from service.transcription import TranscriptionService
 from storage.blobs import BlobStore
@@ -136,6 +141,28 @@ async def _marketing(app: web.Application) -> AsyncIterator[None]:
         await asyncio.get_running_loop().run_in_executor(None, service.close)
 
 
+async def _rights(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    ctx = RightsContext(
+        db=app[DB],
+        blobs=app[BLOBS],
+        executor=app[EXECUTOR],
+        hasher=app[HASHER],
+        watch_dir=settings.calls.watch_dir,
+        register=load_register(settings.rights.register_file),
+        retention=settings.retention,
+    )
+    app[RIGHTS] = ctx
+    await finish_deletions(ctx)  # blobs an interrupted erasure queued but had not removed
+    task = (
+        _start(app, retention_loop(ctx, settings.retention), "retention")
+        if settings.retention.enabled
+        else None
+    )
+    yield
+    await _stop(task)
+
+
 def _start(app: web.Application, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
     """A background task of the app, listed in app[BACKGROUND] while it runs."""
     task = asyncio.create_task(work, name=name)
@@ -158,7 +185,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[BACKGROUND] = []
-    app.cleanup_ctx.extend([_executor, _database, _ingest, _transcription, _marketing])
+    app.cleanup_ctx.extend([_executor, _database, _ingest, _transcription, _marketing, _rights])
     setup_routes(app)
     for _name, setup in sorted(connector_setups().items()):
         setup(app)

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from service.ingest import Ingestor
 from service.marketing import Hasher
+from service.rights import RightsContext
 from service.settings import Settings
 from service.transcription import TranscriptionService
 from storage.blobs import BlobStore
@@ -23,3 +24,4 @@ INGESTOR = web.AppKey("ingestor", Ingestor)
 TRANSCRIPTION = web.AppKey("transcription", TranscriptionService)
 HASHER = web.AppKey("hasher", Hasher)  # the keyed hash marketing bans keep of identifiers
 BACKGROUND = web.AppKey("background", list[asyncio.Task[None]])
+RIGHTS = web.AppKey("rights", RightsContext)  # what subject requests and retention need

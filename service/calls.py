@@ -46,6 +46,8 @@ class CallMetadata:
     agent: str | None
     channel_layout: str
     language: str | None
+    # the file's name in the watched folder: an erasure removes its copy in processed/
+    source_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,7 @@ def call_capture(
             "agent": meta.agent,
             "channel_layout": layout,
             "language": meta.language,
+            **({"source_file": meta.source_file} if meta.source_file else {}),
             "audio": {
                 "format": info.format,
                 "codec": info.codec,

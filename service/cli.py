@@ -4,18 +4,20 @@ kirjuri serve [--config FILE] [--data-dir DIR] [--http-port N] [--smtp-port N] [
 kirjuri user add NAME --role agent|privacy|admin --password-stdin [--data-dir DIR]
 kirjuri token add NAME --scope ingest|marketing [--data-dir DIR]
 kirjuri migrate [--data-dir DIR]
+kirjuri retention [--dry-run] [--config FILE] [--data-dir DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -23,9 +25,14 @@ from service.access import SCOPES, create_service_token, create_user
 from service.accesslog import PrivacyAccessLogger
 from service.app import create_app
 from service.errors import ConfigError, KirjuriError
+from service.marketing import Hasher
 from service.processes import smtp_children
+from service.register import load_register
+from service.retention import run_retention
+from service.rights import RightsContext
 from service.settings import Settings, load_settings
 from storage.access import ROLES
+from storage.blobs import BlobStore
 from storage.engine import Database
 from storage.errors import StorageError
 
@@ -69,6 +76,10 @@ def _parser() -> argparse.ArgumentParser:
     token_add.add_argument("--scope", required=True, choices=SCOPES)
 
     commands.add_parser("migrate", parents=[common], help="upgrade the database to the newest schema")
+    retention = commands.add_parser(
+        "retention", parents=[common], help="delete interactions past their channel's [retention] limit"
+    )
+    retention.add_argument("--dry-run", action="store_true", help="only show what would be deleted")
     return parser
 
 
@@ -94,11 +105,17 @@ async def _with_db(settings: Settings, work: Callable[[Database], Awaitable[T]])
 
 # what each `serve --only` part turns off; nothing given runs every part in one process
 PARTS: dict[str, dict[str, dict[str, object]]] = {
-    "api": {"smtp": {"enabled": False}, "transcription": {"enabled": False}, "marketing": {"enabled": False}},
+    "api": {
+        "smtp": {"enabled": False},
+        "transcription": {"enabled": False},
+        "marketing": {"enabled": False},
+        "retention": {"enabled": False},
+    },
     "smtp": {
         "transcription": {"enabled": False},
         "calls": {"watch_dir": ""},
         "marketing": {"enabled": False},
+        "retention": {"enabled": False},
     },
     "worker": {"smtp": {"enabled": False}, "calls": {"watch_dir": ""}},
 }
@@ -169,6 +186,25 @@ def _add_user(settings: Settings, name: str, role: str) -> None:
     print(f"user {name} ({role}) created")
 
 
+async def _retention(settings: Settings, dry_run: bool) -> dict[str, Any]:
+    """Run retention once, outside the server (same deletion as the daily run)."""
+
+    async def work(db: Database) -> dict[str, Any]:
+        with ThreadPoolExecutor(max_workers=2) as executor:
+            ctx = RightsContext(
+                db=db,
+                blobs=BlobStore(settings.storage.blob_dir),
+                executor=executor,
+                hasher=Hasher.from_settings(settings.marketing, settings.storage.data_path),
+                watch_dir=settings.calls.watch_dir,
+                register=load_register(settings.rights.register_file),
+                retention=settings.retention,
+            )
+            return await run_retention(ctx, settings.retention, dry_run)
+
+    return await _with_db(settings, work)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -182,6 +218,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 _with_db(settings, lambda db: create_service_token(db, args.name, args.scope))
             )
             print(token)
+        elif args.command == "retention":
+            report = asyncio.run(_retention(settings, args.dry_run))
+            print(json.dumps(report, indent=2, ensure_ascii=False))
         elif args.command == "migrate":
             asyncio.run(_with_db(settings, lambda db: asyncio.sleep(0)))
             print("database is at the newest schema")

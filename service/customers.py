@@ -7,6 +7,7 @@ linked to them in the same transaction. Every read and change leaves an audit ro
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from storage.audit import add_entry
 from storage.customers import Customer, get_customer, search_customers, set_identifiers
 from storage.engine import Database
 from storage.interactions import link_mentioning, link_unlinked
+from storage.rights import CustomerCorrection, SubjectRequest
 from storage.search import matching_ids, parse_query
 
 TEXT_FIELDS = {"name": 300, "address": 2000, "bank_account": 64, "contact_person": 300, "notes": 20000}
@@ -137,37 +139,58 @@ async def create_customer(db: Database, who: Principal, change: CustomerChange) 
 
 
 async def update_customer(
-    db: Database, who: Principal, customer_id: int, change: CustomerChange
+    db: Database, who: Principal, customer_id: int, change: CustomerChange, request_id: int | None = None
 ) -> dict[str, Any]:
-    """Correct a customer's fields; identifier lists given replace the old ones.
+    """Correct a customer's fields; identifier lists given replace the old ones. Each changed
+    field is kept in the record's history (old and new value, who, when, and the subject
+    request it answers, if one is given).
 
-    Raises NotFound, or Conflict if an identifier belongs to another customer.
+    Raises NotFound, InvalidInput for an unknown request, or Conflict if an identifier
+    belongs to another customer.
     """
     who.require_role("agent")
     async with db.write() as session:
+        if request_id is not None and await session.get(SubjectRequest, request_id) is None:
+            raise InvalidInput(f"there is no subject request {request_id}", "request_id")
         customer = await get_customer(session, customer_id)
-        changed = sorted(k for k, v in change.fields.items() if getattr(customer, k) != v)
+        before = _snapshot(customer)
         for key, value in change.fields.items():
             setattr(customer, key, value)
         if change.business_id_given:
-            if customer.business_id != change.business_id:
-                changed.append("business_id")
             customer.business_id = change.business_id
-        before = {(i.kind, i.value) for i in customer.identifiers}
         added = await set_identifiers(session, customer, _identifiers(customer, change))
-        after = {(i.kind, i.value) for i in customer.identifiers}
-        if before != after:
-            changed.append("identifiers")
+        after = _snapshot(customer)
+        changed = sorted(k for k in after if after[k] != before[k])
+        for key in changed:
+            session.add(
+                CustomerCorrection(
+                    customer_id=customer.id,
+                    field=key,
+                    old_value=before[key],
+                    new_value=after[key],
+                    actor=who.actor,
+                    request_id=request_id,
+                )
+            )
         linked = await _link_earlier(session, customer.id, added)
         add_entry(
             session,
             who.actor,
             "customer.update",
             customer.id,
-            detail={"fields": changed, "linked": len(linked)},
+            detail={"fields": changed, "linked": len(linked), "request_id": request_id},
         )
         await session.flush()
         return customer_to_dict(customer) | {"linked_interactions": linked}
+
+
+def _snapshot(customer: Customer) -> dict[str, str | None]:
+    """The correctable fields as text (identifier lists as JSON), to compare and keep."""
+    out: dict[str, str | None] = {name: getattr(customer, name) for name in TEXT_FIELDS}
+    out["business_id"] = customer.business_id
+    out["emails"] = json.dumps(customer.values("email"), ensure_ascii=False)
+    out["phones"] = json.dumps(customer.values("phone"), ensure_ascii=False)
+    return out
 
 
 async def read_customer(db: Database, who: Principal, customer_id: int) -> dict[str, Any]:

@@ -49,6 +49,7 @@ from storage.marketing import (
     MarketingBanChange,
     bans_of,
     change_status,
+    clear_change_reasons,
     erased_identifier_hashes,
     find_ban,
     get_ban,
@@ -645,3 +646,84 @@ class MarketingService:
     def close(self) -> None:
         """Stop the detector processes (a batch in hand is retried after its lease)."""
         self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+async def apply_objection(
+    session: AsyncSession,
+    actor: str,
+    customer_id: int | None,
+    identifiers: list[tuple[str, str]],
+    request_id: int,
+    hasher: Hasher,
+) -> list[dict[str, Any]]:
+    """A person objects to direct marketing (GDPR art. 21): an active ban on every channel,
+    on their customer record, or, for someone who is no customer, on each of their emails
+    and phone numbers. Returns the bans as they now are."""
+    if customer_id is not None:
+        subjects = [BanSubject(customer_id=customer_id)]
+    else:
+        subjects = [
+            BanSubject(kind=kind, value=value, hash=hasher(kind, value))
+            for kind, value in identifiers
+            if kind in ("email", "phone")
+        ]
+    if not subjects:
+        raise InvalidInput("an objection needs a customer, an email or a phone number", "identifiers")
+    reason = f"objection to direct marketing, subject request {request_id}"
+    out = []
+    for subject in subjects:
+        ban = await find_ban(session, subject, "all")
+        if ban is None:
+            ban = MarketingBan(
+                customer_id=subject.customer_id,
+                identifier_hash=subject.hash,
+                identifier_kind=subject.kind,
+                identifier_value=subject.value,
+                channel="all",
+                status="active",
+                reason=reason,
+                created_by=actor,
+            )
+            session.add(ban)
+            await session.flush()
+            change_status(session, ban, "active", actor, reason, request_id=request_id, new=True)
+        elif ban.status != "active":
+            change_status(session, ban, "active", actor, reason, request_id=request_id)
+        await _keep_hashes(session, ban, hasher)
+        out.append(ban_to_dict(ban))
+    return out
+
+
+async def bans_for_subject(
+    session: AsyncSession, customer_id: int | None, identifiers: list[tuple[str, str]], hasher: Hasher
+) -> list[dict[str, Any]]:
+    """Every ban of a person (any status) with its history, for their access export."""
+    hashes = [hasher(kind, value) for kind, value in identifiers if kind in ("email", "phone")]
+    bans = await bans_of(session, customer_id, hashes)
+    changes = await history_of(session, [b.id for b in bans])
+    return [
+        ban_to_dict(b) | {"history": [change_to_dict(c) for c in changes if c.ban_id == b.id]} for b in bans
+    ]
+
+
+async def keep_only_hashes(
+    session: AsyncSession,
+    customer: Customer | None,
+    identifiers: list[tuple[str, str]],
+    request_id: int,
+    hasher: Hasher,
+) -> int:
+    """Before a person is erased: their bans keep working by keyed hash alone. A customer's
+    bans take hashes of every email and phone the customer has now; identifier bans lose
+    the identifier's value; reasons and evidence quotes (the person's words) are cleared.
+    Returns how many bans were kept."""
+    hashes = [hasher(kind, value) for kind, value in identifiers if kind in ("email", "phone")]
+    bans = await bans_of(session, customer.id if customer else None, hashes)
+    note = f"kept as keyed hashes after erasure (subject request {request_id})"
+    for ban in bans:
+        if customer is not None and ban.customer_id == customer.id:
+            await keep_identifier_hashes(session, ban, hasher.of_customer(customer))
+        ban.identifier_value = None
+        ban.reason = note
+    await clear_change_reasons(session, [b.id for b in bans])
+    return len(bans)

@@ -125,6 +125,24 @@ class TranscriptionSettings:
 
 
 @dataclass(frozen=True)
+class RightsSettings:
+    register_file: str = ""
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    enabled: bool = True
+    email_months: int = 72
+    call_months: int = 12
+    chat_months: int = 24
+    check_hours: float = 24.0
+
+    def months(self, channel: str) -> int:
+        """How many months interactions of `channel` are kept (0: without a limit)."""
+        return int(getattr(self, f"{channel}_months", 0))
+
+
+@dataclass(frozen=True)
 class LinkingSettings:
     default_region: str = "FI"
     internal_domains: list[str] = field(default_factory=list)
@@ -148,6 +166,8 @@ class Settings:
     transcription: TranscriptionSettings = field(default_factory=TranscriptionSettings)
     marketing: MarketingSettings = field(default_factory=MarketingSettings)
     linking: LinkingSettings = field(default_factory=LinkingSettings)
+    rights: RightsSettings = field(default_factory=RightsSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 
     def replace(self, section: str, **values: Any) -> Settings:

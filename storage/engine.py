@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -103,9 +104,8 @@ class Database:
         """Close every pooled connection; for SQLite, fold the WAL back into the file."""
         if self.is_sqlite:
             try:
-                async with self.write_engine.connect() as conn:
-                    await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-            except (OperationalError, DBAPIError):
+                await self.checkpoint()
+            except (OperationalError, DBAPIError, sqlite3.Error):
                 pass
         await self.read_engine.dispose()
         if self.write_engine is not self.read_engine:
@@ -115,6 +115,34 @@ class Database:
             self._write_thread.shutdown(wait=True)
             self._sync_read.dispose()
             self._sync_write.dispose()
+
+    async def checkpoint(self) -> bool:
+        """Copy the SQLite WAL into the database file and truncate it to zero bytes, so pages
+        as they were before a deletion are not left in it. Retries while readers hold an old
+        snapshot; True once done (always True on PostgreSQL, where there is nothing to do)."""
+        if not self.is_sqlite:
+            return True
+        loop = asyncio.get_running_loop()
+        for attempt in range(50):
+            async with self._write_lock, self._between_processes():
+                done = await loop.run_in_executor(self._write_thread, self._checkpoint)
+            if done:
+                return True
+            await asyncio.sleep(0.02 * (attempt + 1))
+        return False
+
+    def _checkpoint(self) -> bool:
+        # on the raw connection: through SQLAlchemy the pragma would run inside the
+        # BEGIN IMMEDIATE every transaction starts with, where SQLite refuses it
+        conn = self._sync_write.raw_connection()
+        try:
+            cursor = conn.cursor()
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            row = cursor.fetchone()  # (busy, frames in the WAL, frames checkpointed)
+            cursor.close()
+            return row is not None and not row[0]
+        finally:
+            conn.close()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

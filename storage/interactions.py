@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    false,
     func,
     insert,
     or_,
@@ -230,6 +231,20 @@ def _naming(pairs: Sequence[tuple[str, str]]) -> Any:
             or_(*[and_(Participant.kind == k, Participant.value == v) for k, v in pairs])
         )
     )
+
+
+def about_subject(customer_id: int | None, pairs: Sequence[tuple[str, str]], mentioning: Any) -> Any:
+    """The condition of interactions about one person: linked to their customer record, naming
+    one of their identifiers as a participant, or (unlinked) mentioning their business ID
+    (`mentioning`: ids from a full-text search, or None)."""
+    conds: list[Any] = []
+    if customer_id is not None:
+        conds.append(Interaction.customer_id == customer_id)
+    if pairs:
+        conds.append(_naming(pairs))
+    if mentioning is not None:
+        conds.append(and_(Interaction.customer_id.is_(None), Interaction.id.in_(mentioning)))
+    return or_(*conds) if conds else false()
 
 
 def _where(flt: InteractionFilter) -> list[Any]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text, or_, select
+from sqlalchemy import ForeignKey, Integer, String, Text, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -209,3 +209,11 @@ async def history_of(session: AsyncSession, ban_ids: list[int]) -> list[Marketin
         .order_by(MarketingBanChange.id)
     )
     return list(rows)
+
+
+async def clear_change_reasons(session: AsyncSession, ban_ids: list[int]) -> None:
+    """Blank the reasons in these bans' histories (they may quote the person)."""
+    if ban_ids:
+        await session.execute(
+            update(MarketingBanChange).where(MarketingBanChange.ban_id.in_(ban_ids)).values(reason=None)
+        )

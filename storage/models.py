@@ -7,20 +7,25 @@ from storage.customers import Customer, CustomerIdentifier
 from storage.interactions import Attachment, Interaction, Participant, Tag
 from storage.jobs import Job
 from storage.marketing import MarketingBan, MarketingBanChange, MarketingBanIdentifier
+from storage.rights import BlobDeletion, CustomerCorrection, LegalHold, SubjectRequest
 from storage.transcripts import Transcript, TranscriptSegment
 
 __all__ = [
     "Attachment",
     "AuditEntry",
     "Base",
+    "BlobDeletion",
     "Customer",
+    "CustomerCorrection",
     "CustomerIdentifier",
     "Interaction",
     "Job",
+    "LegalHold",
     "MarketingBan",
     "MarketingBanChange",
     "MarketingBanIdentifier",
     "Participant",
+    "SubjectRequest",
     "Tag",
     "Token",
     "Transcript",

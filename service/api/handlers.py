@@ -7,10 +7,10 @@ import io
 
 from aiohttp import web
 
-from service import access, customers, history, marketing
+from service import access, customers, export, history, marketing, rights
 from service.api.auth import caller
 from service.api.params import bool_param, int_param, json_body, page_params, path_id, time_param
-from service.appkeys import BLOBS, DB, EXECUTOR, HASHER, SETTINGS
+from service.appkeys import BLOBS, DB, EXECUTOR, HASHER, RIGHTS, SETTINGS
 from service.audit import list_audit
 from service.errors import InvalidInput
 from service.pagination import decode_cursor, encode_cursor
@@ -74,7 +74,15 @@ async def patch_customer(request: web.Request) -> web.Response:
     change = customers.parse_customer(
         await json_body(request), request.app[SETTINGS].linking.default_region, creating=False
     )
-    return web.json_response(await customers.update_customer(request.app[DB], who, path_id(request), change))
+    updated = await customers.update_customer(
+        request.app[DB], who, path_id(request), change, int_param(request, "request_id")
+    )
+    return web.json_response(updated)
+
+
+async def customer_history(request: web.Request) -> web.Response:
+    changes = await rights.customer_history(request.app[DB], caller(request), path_id(request))
+    return web.json_response({"items": changes, "total": len(changes), "next": None})
 
 
 async def list_interactions(request: web.Request) -> web.Response:
@@ -264,3 +272,69 @@ async def marketing_suppression(request: web.Request) -> web.StreamResponse:
             headers={"Content-Disposition": f'attachment; filename="suppression-{channel}.csv"'},
         )
     return web.json_response({"channel": channel, "items": items, "total": len(items), "next": None})
+
+
+async def create_subject_request(request: web.Request) -> web.Response:
+    created = await rights.create_request(
+        request.app[DB],
+        caller(request),
+        await json_body(request),
+        request.app[SETTINGS].linking.default_region,
+    )
+    return web.json_response(
+        created, status=201, headers={"Location": f"/api/v1/subject-requests/{created['id']}"}
+    )
+
+
+async def list_subject_requests(request: web.Request) -> web.Response:
+    page = await rights.list_subject_requests(
+        request.app[DB], caller(request), request.query.get("status") or None, *page_params(request)
+    )
+    return web.json_response(page.to_dict())
+
+
+async def get_subject_request(request: web.Request) -> web.Response:
+    return web.json_response(await rights.read_request(request.app[DB], caller(request), path_id(request)))
+
+
+async def export_subject_request(request: web.Request) -> web.StreamResponse:
+    """The access export as a streamed ZIP; errors found before the first byte are problems."""
+    rid = path_id(request)
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "application/zip",
+            "Content-Disposition": f'attachment; filename="subject-request-{rid}.zip"',
+            "Cache-Control": "private, no-store",
+        }
+    )
+    async for chunk in export.export_zip(request.app[RIGHTS], caller(request), rid):
+        if not response.prepared:
+            await response.prepare(request)
+        if chunk:
+            await response.write(chunk)
+    await response.write_eof()
+    return response
+
+
+async def execute_subject_request(request: web.Request) -> web.Response:
+    result = await rights.execute_request(request.app[RIGHTS], caller(request), path_id(request))
+    return web.json_response(result)
+
+
+async def create_legal_hold(request: web.Request) -> web.Response:
+    hold = await rights.create_hold(request.app[DB], caller(request), await json_body(request))
+    return web.json_response(hold, status=201, headers={"Location": f"/api/v1/legal-holds/{hold['id']}"})
+
+
+async def list_legal_holds(request: web.Request) -> web.Response:
+    holds = await rights.holds_list(
+        request.app[DB],
+        caller(request),
+        int_param(request, "customer_id"),
+        bool_param(request, "active") is not False,
+    )
+    return web.json_response({"items": holds, "total": len(holds), "next": None})
+
+
+async def release_legal_hold(request: web.Request) -> web.Response:
+    return web.json_response(await rights.release_hold(request.app[DB], caller(request), path_id(request)))

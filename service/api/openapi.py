@@ -220,6 +220,80 @@ SCHEMAS: dict[str, Any] = {
             },
         ]
     },
+    "SubjectRequestInput": {
+        "type": "object",
+        "required": ["kind", "identifiers"],
+        "properties": {
+            "kind": {"type": "string", "enum": ["access", "rectification", "erasure", "objection"]},
+            "identifiers": {
+                "type": "object",
+                "properties": {
+                    "customer_id": {"type": "integer"},
+                    "email": {"type": "string"},
+                    "phone": {"type": "string"},
+                    "business_id": {"type": "string"},
+                },
+            },
+            "received_at": {"type": "string", "format": "date-time", "description": "default: now"},
+            "note": {"type": "string"},
+        },
+    },
+    "SubjectRequest": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "kind": {"type": "string"},
+            "identifiers": {"type": "object", "description": 'after an erasure: {"erased": [kinds]}'},
+            "received_at": {"type": "string", "format": "date-time"},
+            "due_at": {"type": "string", "format": "date-time"},
+            "status": {"type": "string", "enum": ["open", "done"]},
+            "overdue": {"type": "boolean"},
+            "note": {"type": ["string", "null"]},
+            "created_by": {"type": "string"},
+            "completed_at": {"type": ["string", "null"], "format": "date-time"},
+            "completed_by": {"type": ["string", "null"]},
+            "report": {
+                "type": ["object", "null"],
+                "description": "erasure: erased (counts per kind), retained (kind, id, reason, basis), "
+                "marketing_bans_kept_as_hashes; access: exports",
+            },
+        },
+    },
+    "LegalHoldInput": {
+        "type": "object",
+        "required": ["basis"],
+        "properties": {
+            "customer_id": {"type": "integer"},
+            "interaction_id": {"type": "integer"},
+            "basis": {"type": "string", "description": "e.g. Kirjanpitolaki 2:10 (invoicing, 6 years)"},
+            "until": {"type": "string", "format": "date-time"},
+        },
+    },
+    "LegalHold": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "customer_id": {"type": ["integer", "null"]},
+            "interaction_id": {"type": ["integer", "null"]},
+            "basis": {"type": "string"},
+            "until": {"type": ["string", "null"], "format": "date-time"},
+            "active": {"type": "boolean"},
+            "created_by": {"type": "string"},
+            "released_at": {"type": ["string", "null"], "format": "date-time"},
+        },
+    },
+    "CustomerCorrection": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "field": {"type": "string"},
+            "old_value": {"type": ["string", "null"]},
+            "new_value": {"type": ["string", "null"]},
+            "actor": {"type": "string"},
+            "at": {"type": "string", "format": "date-time"},
+            "request_id": {"type": ["integer", "null"]},
+        },
+    },
     "AuditEntry": {
         "type": "object",
         "properties": {
@@ -293,14 +367,26 @@ PATHS: dict[str, Any] = {
             "responses": {"200": _json(_ref("Customer")), **_problems(*STD, 404)},
         },
         "patch": {
-            "summary": "Correct a customer; lists given replace the old ones",
-            "parameters": [ID],
+            "summary": "Correct a customer; lists given replace the old ones. Each changed field is "
+            "kept in the record's history (GET .../history)",
+            "parameters": [
+                ID,
+                _param("request_id", "query", {"type": "integer"}, "The rectification request this answers"),
+            ],
             "requestBody": {
                 "required": True,
                 "content": {"application/json": {"schema": _ref("CustomerInput")}},
             },
             "responses": {"200": _json(_ref("Customer")), **_problems(*STD, 404, 409, 413, 415)},
         },
+    },
+    "/api/v1/customers/{id}/history": {
+        "get": {
+            "summary": "Every correction of a customer record: field, old and new value, who, when, "
+            "request (role privacy)",
+            "parameters": [ID],
+            "responses": {"200": _json(_page("CustomerCorrection")), **_problems(*STD, 404)},
+        }
     },
     "/api/v1/customers/{id}/marketing-bans/{channel}": {
         "put": {
@@ -560,6 +646,81 @@ PATHS: dict[str, Any] = {
                 ),
                 **_problems(*STD, 404),
             },
+        }
+    },
+    "/api/v1/subject-requests": {
+        "post": {
+            "summary": "Record a data subject request; due one month after it was received (role privacy)",
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("SubjectRequestInput")}},
+            },
+            "responses": {"201": _json(_ref("SubjectRequest"), "Created"), **_problems(*STD, 415)},
+        },
+        "get": {
+            "summary": "Subject requests, open overdue ones first, then by due date (role privacy)",
+            "parameters": [
+                _param("status", "query", {"type": "string", "enum": ["open", "done"]}, "Status"),
+                LIMIT,
+                CURSOR,
+            ],
+            "responses": {"200": _json(_page("SubjectRequest")), **_problems(*STD)},
+        },
+    },
+    "/api/v1/subject-requests/{id}": {
+        "get": {
+            "summary": "One subject request with its report (role privacy)",
+            "parameters": [ID],
+            "responses": {"200": _json(_ref("SubjectRequest")), **_problems(*STD, 404)},
+        }
+    },
+    "/api/v1/subject-requests/{id}/export": {
+        "get": {
+            "summary": "Access export (art. 15), streamed as a ZIP: subject.json, index.html (Finnish and "
+            "English, with the register description), emails/*.eml and calls/* originals (role privacy)",
+            "parameters": [ID],
+            "responses": {
+                "200": {
+                    "description": "ZIP archive",
+                    "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+                },
+                **_problems(*STD, 404, 409),
+            },
+        }
+    },
+    "/api/v1/subject-requests/{id}/execute": {
+        "post": {
+            "summary": "Carry out a request: erasure erases and reports what was erased and retained; "
+            "objection bans marketing on every channel; access (once exported) and rectification "
+            "are closed (role privacy)",
+            "parameters": [ID],
+            "responses": {"200": _json(_ref("SubjectRequest")), **_problems(*STD, 404, 409)},
+        }
+    },
+    "/api/v1/legal-holds": {
+        "post": {
+            "summary": "Put a customer (record and linked interactions) or one interaction on legal hold "
+            "(role privacy)",
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("LegalHoldInput")}},
+            },
+            "responses": {"201": _json(_ref("LegalHold"), "Created"), **_problems(*STD, 404, 415)},
+        },
+        "get": {
+            "summary": "Legal holds (binding ones unless active=false) (role privacy)",
+            "parameters": [
+                _param("customer_id", "query", {"type": "integer"}, "Customer"),
+                _param("active", "query", {"type": "boolean"}, "false lists released and ended holds too"),
+            ],
+            "responses": {"200": _json(_page("LegalHold")), **_problems(*STD)},
+        },
+    },
+    "/api/v1/legal-holds/{id}": {
+        "delete": {
+            "summary": "Release a legal hold (it stays listed, released) (role privacy)",
+            "parameters": [ID],
+            "responses": {"200": _json(_ref("LegalHold")), **_problems(*STD, 404)},
         }
     },
     "/api/v1/audit": {

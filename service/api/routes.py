@@ -15,6 +15,7 @@ ROUTES: list[tuple[str, str, object]] = [
     ("POST", "/api/v1/customers", handlers.create_customer),
     ("GET", "/api/v1/customers/{id}", handlers.get_customer),
     ("PATCH", "/api/v1/customers/{id}", handlers.patch_customer),
+    ("GET", "/api/v1/customers/{id}/history", handlers.customer_history),
     ("PUT", "/api/v1/customers/{id}/marketing-bans/{channel}", handlers.put_marketing_ban),
     ("DELETE", "/api/v1/customers/{id}/marketing-bans/{channel}", handlers.delete_marketing_ban),
     ("GET", "/api/v1/customers/{id}/marketing-bans/history", handlers.marketing_ban_history),
@@ -30,6 +31,14 @@ ROUTES: list[tuple[str, str, object]] = [
     ("POST", "/api/v1/interactions/{id}/link", handlers.link_interaction),
     ("GET", "/api/v1/subjects", handlers.subjects),
     ("GET", "/api/v1/audit", handlers.audit),
+    ("POST", "/api/v1/subject-requests", handlers.create_subject_request),
+    ("GET", "/api/v1/subject-requests", handlers.list_subject_requests),
+    ("GET", "/api/v1/subject-requests/{id}", handlers.get_subject_request),
+    ("GET", "/api/v1/subject-requests/{id}/export", handlers.export_subject_request),
+    ("POST", "/api/v1/subject-requests/{id}/execute", handlers.execute_subject_request),
+    ("POST", "/api/v1/legal-holds", handlers.create_legal_hold),
+    ("GET", "/api/v1/legal-holds", handlers.list_legal_holds),
+    ("DELETE", "/api/v1/legal-holds/{id}", handlers.release_legal_hold),
 ]
 
 

@@ -1,0 +1,101 @@
+"""Deleting interactions and customers so that nothing of them is left behind.
+
+Rows go with `secure_delete` on (SQLite overwrites deleted content with zeros), their
+full-text entries are deleted and the index is merged (`purge_deleted_terms`: FTS5 keeps a
+deleted document's terms in older index segments until they are merged), and the blobs no
+other interaction refers to are queued in `blob_deletions` in the same transaction; the
+caller removes the files after the commit (`BlobStore.delete`) and then clears the queue,
+so a crash in between leaves a queue to finish, never a file nobody knows about.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.interactions import Attachment, Interaction, Participant, Tag, unreferenced_blobs
+from storage.jobs import Job
+from storage.rights import BlobDeletion
+from storage.search import unindex_interactions
+from storage.transcripts import TranscriptSegment
+
+CHUNK = 2000  # ids per statement, well under SQLite's limit of bound parameters
+
+
+def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
+    for start in range(0, len(ids), CHUNK):
+        yield ids[start : start + CHUNK]
+
+
+@dataclass
+class Erased:
+    """What a deletion removed, counted by kind, and what it leaves to do after the commit."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    blobs: set[str] = field(default_factory=set)
+    source_files: list[tuple[str, str]] = field(default_factory=list)  # (file name, blob)
+
+    def add(self, kind: str, n: int) -> None:
+        self.counts[kind] = self.counts.get(kind, 0) + n
+
+
+async def _count(session: AsyncSession, column: Any, ids: Sequence[int]) -> int:
+    return await session.scalar(select(func.count()).where(column.in_(ids))) or 0
+
+
+async def erase_interactions(session: AsyncSession, ids: Sequence[int], erased: Erased) -> None:
+    """Delete these interactions with everything hanging off them (participants, attachments,
+    tags, transcripts, jobs, holds: ON DELETE CASCADE), their full-text entries, and queue
+    their blobs that nothing else refers to."""
+    ids = sorted(set(ids))
+    blobs: set[str] = set()
+    for chunk in _chunks(ids):
+        rows = await session.execute(
+            select(Interaction.channel, Interaction.raw_blob, Interaction.meta).where(
+                Interaction.id.in_(chunk)
+            )
+        )
+        for channel, raw_blob, meta in rows:
+            erased.add(f"{channel}s", 1)
+            if raw_blob:
+                blobs.add(raw_blob)
+                source = (meta or {}).get("source_file")
+                if isinstance(source, str) and source:
+                    erased.source_files.append((source, raw_blob))
+        blobs.update(
+            await session.scalars(select(Attachment.blob).where(Attachment.interaction_id.in_(chunk)))
+        )
+        erased.add("participants", await _count(session, Participant.interaction_id, chunk))
+        erased.add("attachments", await _count(session, Attachment.interaction_id, chunk))
+        erased.add("tags", await _count(session, Tag.interaction_id, chunk))
+        erased.add("transcript_segments", await _count(session, TranscriptSegment.interaction_id, chunk))
+        erased.add("jobs", await _count(session, Job.interaction_id, chunk))
+        await session.run_sync(unindex_interactions, chunk)
+        await session.execute(delete(Interaction).where(Interaction.id.in_(chunk)))
+    await queue_blob_deletions(session, blobs, erased)
+
+
+async def queue_blob_deletions(session: AsyncSession, names: set[str], erased: Erased) -> None:
+    """Queue the blobs among `names` that no stored interaction refers to any more."""
+    gone = await session.run_sync(unreferenced_blobs, names)
+    queued = set(await session.scalars(select(BlobDeletion.name).where(BlobDeletion.name.in_(gone))))
+    fresh = sorted(gone - queued)
+    if fresh:
+        await session.execute(insert(BlobDeletion), [{"name": n} for n in fresh])
+    erased.blobs |= gone
+    erased.add("blobs", len(gone))
+
+
+async def pending_blob_deletions(session: AsyncSession) -> list[str]:
+    return list(await session.scalars(select(BlobDeletion.name)))
+
+
+async def clear_blob_deletions(session: AsyncSession, names: Iterable[str]) -> None:
+    """Forget queued blob deletions whose files are gone."""
+    names = sorted(set(names))
+    for start in range(0, len(names), CHUNK):
+        await session.execute(delete(BlobDeletion).where(BlobDeletion.name.in_(names[start : start + CHUNK])))
