@@ -416,7 +416,7 @@ async def _other_customers_named(session: AsyncSession, subject: Subject) -> dic
             Participant.customer_id != (subject.customer_id or 0),
         )
     )
-    return {iid: cid for iid, cid in rows}
+    return {iid: cid for iid, cid in rows if cid is not None}
 
 
 def _hold_facts(hold: LegalHold) -> dict[str, Any]:

@@ -237,6 +237,8 @@ class TranscriptionService:
             await self.db.run_write(lambda session: renew(session, job.id, name, LEASE))
 
     def _store(self, session: Session, job: ClaimedJob, result: TranscriptRow) -> None:
+        if session.get(Interaction, job.interaction_id) is None:
+            return  # erased while it was being transcribed: nothing of it may come back
         replace_transcript(session, job.interaction_id, result)
         replace_body_text(session, job.interaction_id, transcript_text(result.segments))
         finish(session, job.id)
