@@ -30,6 +30,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/smtp_ingest.py
 	$(BIN)/python bench/transcribe.py
+	$(BIN)/python bench/rights.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

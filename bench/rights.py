@@ -262,7 +262,7 @@ def erase_child(data: str, out: Any) -> None:
             ids = [
                 r[0]
                 for r in session.execute(
-                    text("SELECT id FROM interactions ORDER BY id LIMIT :n"), {"n": 10000}
+                    text("SELECT id FROM interactions WHERE customer_id IS NULL ORDER BY id LIMIT 10000")
                 )
             ]
             t = time.perf_counter()

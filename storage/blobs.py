@@ -94,14 +94,19 @@ class BlobStore:
         return names
 
     def delete(self, names: Iterable[str]) -> None:
-        """Remove these blobs (missing ones are ignored) and make the removal durable."""
-        gone = []
+        """Remove these blobs (missing ones are ignored) and make the removal durable.
+
+        The removal is made durable by fsyncing the folders it touched, not with `syncfs`:
+        that would also wait for every other file's unwritten data on the filesystem, which
+        after a large write elsewhere took 1.7 s where the folders took 10 ms.
+        """
+        folders = set()
         for name in names:
             path = self.path(name)
             path.unlink(missing_ok=True)
-            gone.append(path)
-        if gone:
-            self._flush(gone)
+            folders.add(path.parent)
+        for folder in sorted(folders):
+            _fsync_dir(folder)
 
     def _flush(self, paths: Iterable[Path]) -> None:
         """Make the data and directory entries of these paths durable."""

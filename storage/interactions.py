@@ -52,7 +52,7 @@ class Interaction(Base):
     body: Mapped[str | None] = mapped_column(Text)
     message_id: Mapped[str | None] = mapped_column(String(998), index=True)
     dedup_key: Mapped[str] = mapped_column(String(1100), unique=True)
-    raw_blob: Mapped[str | None] = mapped_column(String(64))
+    raw_blob: Mapped[str | None] = mapped_column(String(64), index=True)
     raw_size: Mapped[int] = mapped_column(Integer, default=0)
     raw_content_type: Mapped[str | None] = mapped_column(String(100))
     customer_id: Mapped[int | None] = mapped_column(

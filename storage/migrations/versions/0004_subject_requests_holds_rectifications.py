@@ -5,7 +5,8 @@ Revises: 0003
 Create Date: 2026-11-25 18:05:11.500421
 
 Subject requests with due dates and reports, legal holds, the history of corrections to
-customer records (rectification), and the queue of blobs to remove after an erasure commits.
+customer records (rectification), the queue of blobs to remove after an erasure commits, and
+an index on interactions.raw_blob (which blobs are still referenced).
 """
 
 from __future__ import annotations
@@ -99,7 +100,14 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_legal_holds_interaction_id"), ["interaction_id"], unique=False)
 
 
+    # erasure and ingest ask which blobs are still referenced
+    with op.batch_alter_table("interactions", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_interactions_raw_blob"), ["raw_blob"], unique=False)
+
+
 def downgrade() -> None:
+    with op.batch_alter_table("interactions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_interactions_raw_blob"))
     with op.batch_alter_table("legal_holds", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_legal_holds_interaction_id"))
         batch_op.drop_index(batch_op.f("ix_legal_holds_customer_id"))
