@@ -99,7 +99,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_legal_holds_customer_id"), ["customer_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_legal_holds_interaction_id"), ["interaction_id"], unique=False)
 
-
     # erasure and ingest ask which blobs are still referenced
     with op.batch_alter_table("interactions", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_interactions_raw_blob"), ["raw_blob"], unique=False)
