@@ -5,15 +5,15 @@ Generates (once, in a temporary folder) 100,000 interactions stored as ingest st
 (rows, participants, full-text index, raw blobs on disk; calls with 8 kHz audio and a
 transcript): four subjects with 10,000 each (8,000 emails, 2,000 calls) and 60,000 others.
 Then, each step in a fresh child process (so its peak memory is its own):
-  1. export: the streamed ZIP of subject 1 (every call a distinct 64 KB recording), three
-     runs; MB/s and peak RSS. Baseline in the same child: reading the same originals from
-     the blob store into nothing (MB/s).
+  1. export: the streamed ZIP of subject 1 (every call a distinct recording, 4 s = 64 KB by
+     default), three runs; MB/s and peak RSS. Baseline in the same child: reading the same
+     originals from the blob store into nothing (MB/s).
   2. erasure: subjects 2, 3 and 4 erased one after another (median of three), each with its
      blob removal and WAL truncation. Baseline in the same child: one plain DELETE of 10,000
      other interactions (secure_delete off, the search index left as it is: what deleting
      would cost if it did not have to leave no residue).
 Goals (issue 5): erasure <= 2 s; export >= 50 MB/s with peak memory < 200 MB.
-Usage: python bench/rights.py [--subject N] [--others N] [--keep DIR]
+Usage: python bench/rights.py [--subject N] [--others N] [--call-seconds S] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -79,13 +79,13 @@ def text_of(rng: random.Random, n: int) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(n))
 
 
-def generate(data: Path, subject_size: int, others: int) -> None:
+def generate(data: Path, subject_size: int, others: int, call_seconds: float) -> None:
     """Four subjects of `subject_size` interactions (80% email, 20% calls) and `others`."""
     db = Database(f"sqlite+aiosqlite:///{data / 'kirjuri.db'}")
     asyncio.run(db.open())
     asyncio.run(db.close())
     blobs = BlobStore(data / "blobs")
-    noise = wav(4.0, 1)  # 64 KB; each call's recording is made distinct below
+    noise = wav(call_seconds, 1)  # 16 KB a second; each call's recording is made distinct below
     engine = Database(f"sqlite+aiosqlite:///{data / 'kirjuri.db'}")._sync_write
     rng = random.Random(5)
     start = datetime(2025, 1, 1, tzinfo=UTC)
@@ -293,6 +293,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subject", type=int, default=10000, help="interactions per subject")
     parser.add_argument("--others", type=int, default=60000, help="interactions of nobody in particular")
+    parser.add_argument("--call-seconds", type=float, default=4.0, help="length of each call recording")
     parser.add_argument("--keep", help="generate into (or reuse) this folder")
     args = parser.parse_args()
     data = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="kirjuri-rights-"))
@@ -300,7 +301,7 @@ def main() -> None:
         data.mkdir(parents=True, exist_ok=True)
         total = 4 * args.subject + args.others
         print(f"generating {total} interactions in {data} ...", flush=True)
-        generate(data, args.subject, args.others)
+        generate(data, args.subject, args.others, args.call_seconds)
     export = in_child(export_child, str(data), 3)
     median = statistics.median(export["rates"])
     size = export["bytes"] / 1e6

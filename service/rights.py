@@ -274,9 +274,7 @@ async def execute_request(ctx: RightsContext, who: Principal, request_id: int) -
     close it as answered (access: after the export; rectification: after the corrections)."""
     who.require_role("privacy")
     async with ctx.db.read() as session:
-        request = await get_request(session, request_id)
-    if request.status != "open":
-        raise Conflict(f"subject request {request_id} is {request.status} already")
+        request = await _open_request(session, request_id)
     if request.kind == "erasure":
         report = await erase_subject(ctx, who, request_id)
     elif request.kind == "objection":
@@ -287,9 +285,18 @@ async def execute_request(ctx: RightsContext, who: Principal, request_id: int) -
         return request_to_dict(await get_request(session, request_id)) | {"report": report}
 
 
+async def _open_request(session: AsyncSession, request_id: int) -> SubjectRequest:
+    """The request, if it is still open (checked again inside each write: two clicks on
+    "execute" must not erase twice); raises NotFound or Conflict."""
+    request = await get_request(session, request_id)
+    if request.status != "open":
+        raise Conflict(f"subject request {request_id} is {request.status} already")
+    return request
+
+
 async def _close(db: Database, who: Principal, request_id: int) -> dict[str, Any]:
     async with db.write() as session:
-        request = await get_request(session, request_id)
+        request = await _open_request(session, request_id)
         report: dict[str, Any] = dict(request.report or {})
         if request.kind == "access" and not report.get("exports"):
             raise Conflict(f"subject request {request_id} has not been exported yet: GET its /export first")
@@ -313,7 +320,7 @@ def _complete(request: SubjectRequest, who: Principal, report: dict[str, Any]) -
 
 async def _object(ctx: RightsContext, who: Principal, request_id: int) -> dict[str, Any]:
     async with ctx.db.write() as session:
-        request = await get_request(session, request_id)
+        request = await _open_request(session, request_id)
         subject = await resolve_subject(session, request.identifiers)
         bans = await apply_objection(
             session, who.actor, subject.customer_id, subject.pairs, request_id, ctx.hasher
@@ -337,7 +344,7 @@ async def erase_subject(ctx: RightsContext, who: Principal, request_id: int) -> 
     return the report: counts per kind erased, and what was retained and why."""
     erased = Erased()
     async with ctx.db.write() as session:
-        request = await get_request(session, request_id)
+        request = await _open_request(session, request_id)
         subject = await resolve_subject(session, request.identifiers)
         customer = subject.customer
         rows = (
