@@ -24,7 +24,6 @@ import io
 import json
 import multiprocessing
 import random
-import resource
 import statistics
 import sys
 import tempfile
@@ -196,8 +195,13 @@ def context(data: Path, db: Database, executor: ThreadPoolExecutor) -> RightsCon
     )
 
 
-def rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def memory_mb(field: str) -> float:
+    """VmRSS (now) or VmHWM (peak) of this process from /proc. Not getrusage's ru_maxrss:
+    Linux carries that over exec, so a spawned child would report its parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"{field} not in /proc/self/status")
 
 
 def read_all(paths: list[Path]) -> int:
@@ -216,7 +220,7 @@ def export_child(data: str, runs: int, out: Any) -> None:
         await db.open()
         with ThreadPoolExecutor(4) as executor:
             ctx = context(Path(data), db, executor)
-            start_rss = rss_mb()
+            start_rss = memory_mb("VmRSS")
             rates, sizes = [], []
             for _ in range(runs):
                 t = time.perf_counter()
@@ -238,7 +242,7 @@ def export_child(data: str, runs: int, out: Any) -> None:
             "bytes": sizes[0],
             "raw_rate": raw_rate,
             "rss_start": start_rss,
-            "rss_peak": rss_mb(),
+            "rss_peak": memory_mb("VmHWM"),
         }
 
     out.send(asyncio.run(main()))
@@ -295,6 +299,9 @@ def main() -> None:
     parser.add_argument("--others", type=int, default=60000, help="interactions of nobody in particular")
     parser.add_argument("--call-seconds", type=float, default=4.0, help="length of each call recording")
     parser.add_argument("--keep", help="generate into (or reuse) this folder")
+    parser.add_argument(
+        "--export-only", action="store_true", help="skip the erasure (to rerun on --keep data)"
+    )
     args = parser.parse_args()
     data = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="kirjuri-rights-"))
     if not (data / "kirjuri.db").exists():
@@ -312,6 +319,8 @@ def main() -> None:
     print(f"  baseline, reading the same originals: {raw_rate:.0f} MB/s; ratio {median / raw_rate:.2f}")
     peak, base = export["rss_peak"], export["rss_start"]
     print(f"  peak RSS of the exporting process: {peak:.0f} MB (after start-up {base:.0f} MB)")
+    if args.export_only:
+        return
     erase = in_child(erase_child, str(data))
     seconds = [r["seconds"] for r in erase["runs"]]
     among = 4 * args.subject + args.others
