@@ -45,6 +45,8 @@ from service.retention import retention_loop
 from service.rights import RightsContext, finish_deletions
 from service.settings import Settings
 from service.transcription import TranscriptionService
+from service.ui.pages import setup as setup_ui
+from service.ui.web import ui_middleware
 from storage.blobs import BlobStore
 from storage.engine import Database
 
@@ -180,13 +182,14 @@ async def _stop(task: asyncio.Task[None] | None) -> None:
 def create_app(settings: Settings) -> web.Application:
     """A ready-to-run Kirjuri application for these settings."""
     app = web.Application(
-        middlewares=[problem_middleware, auth_middleware],
+        middlewares=[problem_middleware, auth_middleware, ui_middleware],
         client_max_size=settings.http.max_body_bytes,
     )
     app[SETTINGS] = settings
     app[BACKGROUND] = []
     app.cleanup_ctx.extend([_executor, _database, _ingest, _transcription, _marketing, _rights])
     setup_routes(app)
+    setup_ui(app)
     for _name, setup in sorted(connector_setups().items()):
         setup(app)
     return app

@@ -228,3 +228,37 @@ async def find_customers(
     await record(db, who, "customer.search", detail={"count": len(rows), "ids": [c.id for c in rows]})
     nxt = encode_cursor([rows[-1].id]) if rows and len(rows) == limit else None
     return Page([customer_to_dict(c) for c in rows], total, nxt)
+
+
+async def suggest_for(
+    db: Database, who: Principal, items: list[dict[str, Any]], internal_domains: list[str]
+) -> dict[int, list[dict[str, Any]]]:
+    """For unlinked interactions (summaries), customers they may belong to: a customer with an
+    address at the sender's mail domain (not the company's own), or whose name is the
+    sender's display name. At most three per interaction; one audit row for the lot."""
+    who.require_role("agent")
+    internal = {d.lower().lstrip("@") for d in internal_domains}
+    out: dict[int, list[dict[str, Any]]] = {}
+    async with db.read() as session:
+        for item in items:
+            seen: dict[int, dict[str, Any]] = {}
+            for p in item["participants"]:
+                if p["role"] not in ("from", "reply-to"):
+                    continue
+                probes = []
+                if p["kind"] == "email" and "@" in p["value"]:
+                    domain = p["value"].rsplit("@", 1)[1]
+                    if domain not in internal:
+                        probes.append("@" + domain)
+                if p.get("name"):
+                    probes.append(p["name"])
+                for probe in probes:
+                    found, _ = await search_customers(session, probe, [], None, 3)
+                    for c in found:
+                        seen.setdefault(c.id, {"id": c.id, "name": c.name})
+            if seen:
+                out[item["id"]] = list(seen.values())[:3]
+    await record(
+        db, who, "customer.suggest", detail={"interactions": len(items), "with_suggestions": len(out)}
+    )
+    return out

@@ -35,7 +35,7 @@ from storage.interactions import (
     get_interaction,
     list_interactions,
 )
-from storage.search import matching_ids, parse_query
+from storage.search import matched_snippets, matching_ids, parse_query
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,7 @@ class HistoryQuery:
     since: datetime | None = None
     until: datetime | None = None
     unlinked: bool | None = None
+    tag: str | None = None
 
 
 def participant_to_dict(p: Participant) -> dict[str, Any]:
@@ -110,6 +111,7 @@ def _filter(query: HistoryQuery) -> InteractionFilter:
         until=query.until,
         unlinked=query.unlinked,
         match_ids=matching_ids(parse_query(query.q)) if query.q is not None else None,
+        tag=query.tag,
     )
 
 
@@ -137,6 +139,12 @@ async def search_history(
     """Interactions matching the query, newest first. Raises InvalidInput for a bad query."""
     who.require_role("agent")
     rows, total, nxt = await _page(db, _filter(query), cursor, limit)
+    snippets: dict[int, str] = {}
+    if query.q is not None and rows:
+        expression = parse_query(query.q)
+        snippets = await db.run_read(
+            lambda session: matched_snippets(session, expression, [r.id for r in rows])
+        )
     await record(
         db,
         who,
@@ -144,7 +152,8 @@ async def search_history(
         query.customer_id,
         detail={"count": len(rows), "ids": [r.id for r in rows], "searched": query.q is not None},
     )
-    return Page([interaction_summary(r) for r in rows], total, nxt)
+    items = [interaction_summary(r) | ({"match": snippets[r.id]} if r.id in snippets else {}) for r in rows]
+    return Page(items, total, nxt)
 
 
 async def read_interaction(db: Database, who: Principal, interaction_id: int) -> dict[str, Any]:

@@ -727,3 +727,24 @@ async def keep_only_hashes(
         ban.reason = note
     await clear_change_reasons(session, [b.id for b in bans])
     return len(bans)
+
+
+async def evidence_of(db: Database, ban_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """For bans found by the detector: the tag on their source interaction (quote, span or
+    audio seconds) for the channel of the ban, to show next to a proposal."""
+    if not ban_ids:
+        return {}
+    async with db.read() as session:
+        bans = list(await session.scalars(select(MarketingBan).where(MarketingBan.id.in_(ban_ids))))
+        sources = [b.source_interaction_id for b in bans if b.source_interaction_id is not None]
+        tags = list(
+            await session.scalars(select(Tag).where(Tag.interaction_id.in_(sources), Tag.kind == TAG_KIND))
+        )
+    out: dict[int, dict[str, Any]] = {}
+    for ban in bans:
+        for tag in tags:
+            if tag.interaction_id == ban.source_interaction_id and (
+                ban.channel in tag.data.get("channels", []) or not out.get(ban.id)
+            ):
+                out[ban.id] = dict(tag.data)
+    return out

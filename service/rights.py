@@ -345,42 +345,9 @@ async def erase_subject(ctx: RightsContext, who: Principal, request_id: int) -> 
     erased = Erased()
     async with ctx.db.write() as session:
         request = await _open_request(session, request_id)
-        subject = await resolve_subject(session, request.identifiers)
-        customer = subject.customer
-        rows = (
-            await session.execute(select(Interaction.id, Interaction.customer_id).where(subject.condition()))
-        ).all()
-        ids = [iid for iid, _ in rows]
-        binding = await list_holds(
-            session, subject.customer_id, select(Interaction.id).where(subject.condition()), True
-        )
-        customer_hold = next((h for h in binding if h.customer_id is not None), None)
-        by_interaction = {h.interaction_id: h for h in binding if h.interaction_id is not None}
-        retained: list[dict[str, Any]] = []
-        doomed: list[int] = []
-        others = await _other_customers_named(session, subject)
-        for iid, owner in rows:
-            hold = by_interaction.get(iid) or (
-                customer_hold if owner is not None and owner == subject.customer_id else None
-            )
-            if owner is not None and owner != subject.customer_id:
-                retained.append(
-                    {"kind": "interaction", "id": iid, "reason": f"linked to another customer ({owner})"}
-                )
-            elif owner is None and iid in others:
-                retained.append(
-                    {
-                        "kind": "interaction",
-                        "id": iid,
-                        "reason": f"also names another customer ({others[iid]})",
-                    }
-                )
-            elif hold is not None:
-                retained.append(
-                    {"kind": "interaction", "id": iid, "reason": "legal hold"} | _hold_facts(hold)
-                )
-            else:
-                doomed.append(iid)
+        plan = await _plan(session, request)
+        subject, customer, customer_hold = plan.subject, plan.subject.customer, plan.customer_hold
+        retained, doomed, ids = plan.retained, plan.doomed, plan.found
         await erase_interactions(session, doomed, erased)
         bans_kept = await keep_only_hashes(session, customer, subject.pairs, request_id, ctx.hasher)
         if customer is not None and customer_hold is None:
@@ -411,6 +378,85 @@ async def erase_subject(ctx: RightsContext, who: Principal, request_id: int) -> 
         )
     await finish_deletions(ctx, erased)
     return report
+
+
+@dataclass
+class _Plan:
+    """What an erasure of a request's subject would erase and keep (and why)."""
+
+    subject: Subject
+    found: list[int]
+    doomed: list[int]
+    retained: list[dict[str, Any]]
+    customer_hold: LegalHold | None
+
+
+async def _plan(session: AsyncSession, request: SubjectRequest) -> _Plan:
+    subject = await resolve_subject(session, request.identifiers)
+    rows = (
+        await session.execute(select(Interaction.id, Interaction.customer_id).where(subject.condition()))
+    ).all()
+    binding = await list_holds(
+        session, subject.customer_id, select(Interaction.id).where(subject.condition()), True
+    )
+    customer_hold = next((h for h in binding if h.customer_id is not None), None)
+    by_interaction = {h.interaction_id: h for h in binding if h.interaction_id is not None}
+    retained: list[dict[str, Any]] = []
+    doomed: list[int] = []
+    others = await _other_customers_named(session, subject)
+    for iid, owner in rows:
+        hold = by_interaction.get(iid) or (
+            customer_hold if owner is not None and owner == subject.customer_id else None
+        )
+        if owner is not None and owner != subject.customer_id:
+            retained.append(
+                {"kind": "interaction", "id": iid, "reason": f"linked to another customer ({owner})"}
+            )
+        elif owner is None and iid in others:
+            retained.append(
+                {"kind": "interaction", "id": iid, "reason": f"also names another customer ({others[iid]})"}
+            )
+        elif hold is not None:
+            retained.append({"kind": "interaction", "id": iid, "reason": "legal hold"} | _hold_facts(hold))
+        else:
+            doomed.append(iid)
+    return _Plan(subject, [iid for iid, _ in rows], doomed, retained, customer_hold)
+
+
+async def erasure_preview(db: Database, who: Principal, request_id: int) -> dict[str, Any]:
+    """What executing an erasure request would erase and retain, without erasing anything:
+    the confirmation step a privacy officer sees first."""
+    who.require_role("privacy")
+    async with db.read() as session:
+        request = await _open_request(session, request_id)
+        if request.kind != "erasure":
+            raise InvalidInput(
+                f"subject request {request_id} is a request of kind {request.kind}, not erasure"
+            )
+        plan = await _plan(session, request)
+        channels: dict[str, int] = {}
+        if plan.doomed:
+            for channel in await session.scalars(
+                select(Interaction.channel).where(Interaction.id.in_(plan.doomed))
+            ):
+                channels[channel] = channels.get(channel, 0) + 1
+        customer = plan.subject.customer
+    await record(
+        db, who, "subject.erase_preview", plan.subject.customer_id, detail={"request_id": request_id}
+    )
+    retained = list(plan.retained)
+    if customer is not None and plan.customer_hold is not None:
+        retained.append(
+            {"kind": "customer", "id": customer.id, "reason": "legal hold"} | _hold_facts(plan.customer_hold)
+        )
+    return {
+        "request": request_to_dict(request),
+        "customer": {"id": customer.id, "name": customer.name} if customer is not None else None,
+        "customer_erased": customer is not None and plan.customer_hold is None,
+        "identifiers": [{"kind": k, "value": v} for k, v in plan.subject.pairs],
+        "erase": channels,
+        "retained": retained,
+    }
 
 
 async def _other_customers_named(session: AsyncSession, subject: Subject) -> dict[int, int]:

@@ -40,6 +40,9 @@ class HttpSettings:
     port: int = 8080
     max_body_bytes: int = 1_048_576
     session_ttl_minutes: int = 480
+    ui_idle_minutes: int = 30
+    login_max_failures: int = 5
+    login_lock_minutes: int = 15
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, String, select
+from sqlalchemy import Boolean, ForeignKey, Integer, String, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -29,6 +29,9 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # wrong passwords in a row, and until when the account is locked after too many
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column()
 
 
 class Token(Base):
@@ -88,3 +91,27 @@ async def add_token(
 async def token_by_hash(session: AsyncSession, token_hash: str) -> Token | None:
     """The token with this hash, with its user loaded."""
     return await session.scalar(select(Token).where(Token.token_hash == token_hash))
+
+
+async def record_login(
+    session: AsyncSession, user: User, ok: bool, max_failures: int, lock_until: datetime
+) -> int:
+    """Count a login attempt: a success clears the count; a failure adds one and, at
+    `max_failures`, locks the account until `lock_until`. Returns the failures in a row."""
+    failures = 0 if ok else user.failed_logins + 1
+    values: dict[str, object] = {"failed_logins": failures}
+    if failures >= max_failures:
+        values = {"failed_logins": 0, "locked_until": lock_until}
+    elif ok:
+        values["locked_until"] = None
+    await session.execute(update(User).where(User.id == user.id).values(**values))
+    return failures
+
+
+async def extend_token(session: AsyncSession, token_hash: str, expires_at: datetime) -> None:
+    """Move a session token's expiry (the web UI's idle timeout slides with each page)."""
+    await session.execute(update(Token).where(Token.token_hash == token_hash).values(expires_at=expires_at))
+
+
+async def revoke_token(session: AsyncSession, token_hash: str) -> None:
+    await session.execute(update(Token).where(Token.token_hash == token_hash).values(revoked=True))

@@ -132,6 +132,7 @@ class InteractionFilter:
     unlinked: bool | None = None
     match_ids: Select[Any] | None = None
     naming: Sequence[tuple[str, str]] = ()
+    tag: str | None = None
 
 
 def _table(model: type[Base]) -> Table:
@@ -267,6 +268,8 @@ def _where(flt: InteractionFilter) -> list[Any]:
         conds.append(Interaction.customer_id.is_not(None))
     if flt.match_ids is not None:
         conds.append(Interaction.id.in_(flt.match_ids))
+    if flt.tag:
+        conds.append(Interaction.id.in_(select(Tag.interaction_id).where(Tag.kind == flt.tag)))
     return conds
 
 

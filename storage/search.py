@@ -125,6 +125,24 @@ def matching_ids(expression: str) -> Any:
     )
 
 
+MARK_START, MARK_END = "\x02", "\x03"
+
+
+def matched_snippets(session: Session, expression: str, ids: Sequence[int]) -> dict[int, str]:
+    """For these interactions, a few words around where the parsed expression matched, with
+    each matched word between MARK_START and MARK_END (FTS5 `snippet()`, subject or body)."""
+    if not ids:
+        return {}
+    rows = session.execute(
+        text(
+            "SELECT rowid, snippet(interaction_fts, -1, :a, :b, '…', 16) FROM interaction_fts "
+            "WHERE interaction_fts MATCH :q AND rowid IN :ids"
+        ).bindparams(bindparam("ids", expanding=True)),
+        {"a": MARK_START, "b": MARK_END, "q": expression, "ids": list(ids)},
+    )
+    return {rowid: snippet for rowid, snippet in rows}
+
+
 def index_interactions(session: Session, rows: Sequence[tuple[int, str, str, str]]) -> None:
     """Add new interactions' searchable text (id, subject, body, participants) in one statement."""
     if not rows:

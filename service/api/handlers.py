@@ -36,6 +36,8 @@ async def create_session(request: web.Request) -> web.Response:
         body["username"],
         body["password"],
         settings.http.session_ttl_minutes,
+        settings.http.login_max_failures,
+        settings.http.login_lock_minutes,
     )
     return web.json_response(
         {"token": token, "expires_in": settings.http.session_ttl_minutes * 60}, status=201
