@@ -420,7 +420,10 @@ async def test_unknown_paths_and_methods_are_problems(kirjuri: Kirjuri) -> None:
     assert resp.status == 404 and resp.content_type == PROBLEM
     resp = await kirjuri.client.get("/api/v1/customers/abc", headers=auth)
     assert resp.status == 400
-    resp = await kirjuri.client.get("/nothing-here")
+    resp = await kirjuri.client.get("/api/v1/nothing-here", headers=auth)
     assert resp.status == 404 and resp.content_type == PROBLEM
+    # outside the API, a visitor who is not logged in sees the login page, not what exists
+    resp = await kirjuri.client.get("/nothing-here", allow_redirects=False)
+    assert resp.status == 303 and resp.headers["Location"] == "/login?next=/nothing-here"
     resp = await kirjuri.client.delete("/api/v1/customers", headers=auth)
     assert resp.status == 405 and resp.content_type == PROBLEM
