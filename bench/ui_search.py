@@ -37,7 +37,7 @@ QUERIES = {
     "mid-frequency word": "tilisiirto",
     "no match": "zyxwvut",
     "two words": "muistutus korko",
-    "an email address": "subject1@example.fi",
+    "a customer's name": "Subject 1 Oy",
 }
 PASSWORD = "bench password 1"
 

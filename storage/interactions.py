@@ -8,7 +8,7 @@ one row.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, cast
 
@@ -23,6 +23,7 @@ from sqlalchemy import (
     false,
     func,
     insert,
+    literal_column,
     or_,
     select,
     update,
@@ -36,6 +37,7 @@ from storage.base import Base, utcnow
 from storage.errors import NotFound
 
 CHANNELS = ("email", "call", "chat")
+MANY_MATCHES = 2000  # a full-text search matching more is paged by walking the date index
 
 
 class Interaction(Base):
@@ -279,22 +281,51 @@ async def list_interactions(
     before: tuple[datetime, int] | None,
     limit: int,
 ) -> tuple[list[Interaction], int]:
-    """Newest first: one page older than `before` (occurred_at, id) and the total that match."""
-    conds = _where(flt)
-    total = await session.scalar(select(func.count(Interaction.id)).where(*conds)) or 0
-    page = (
-        select(Interaction)
-        .where(*conds)
-        .order_by(Interaction.occurred_at.desc(), Interaction.id.desc())
-        .limit(limit)
-        .options(selectinload(Interaction.participants), selectinload(Interaction.attachments))
-    )
+    """Newest first: one page older than `before` (occurred_at, id) and the total that match.
+
+    The page's ids are chosen first and the rows read after: sorting every match with its
+    body (99,000 of 100,000 for a common word) took 0.5 s, sorting their ids 0.16 s. When a
+    full-text search matches many interactions, the ids come from walking the occurred_at
+    index newest first and keeping the matches (`+id` stops SQLite from starting at the
+    matches and sorting them all): 33 ms instead of 160 ms for a word in 99% of 100,000;
+    a rare word keeps the plan that starts at its few matches.
+    """
+    conds = _where(replace(flt, match_ids=None))
+    keys_conds = list(conds)
+    if flt.match_ids is None:
+        total = await session.scalar(select(func.count(Interaction.id)).where(*conds)) or 0
+    else:
+        matched = await session.scalar(select(func.count()).select_from(flt.match_ids.subquery())) or 0
+        total = matched
+        if conds:
+            total = (
+                await session.scalar(
+                    select(func.count(Interaction.id)).where(*conds, Interaction.id.in_(flt.match_ids))
+                )
+                or 0
+            )
+        id_column = literal_column("+interactions.id") if matched > MANY_MATCHES else Interaction.id
+        keys_conds.append(id_column.in_(flt.match_ids))
+    keys = select(Interaction.id).where(*keys_conds)
     if before is not None:
         at, iid = before
-        page = page.where(
+        keys = keys.where(
             or_(Interaction.occurred_at < at, and_(Interaction.occurred_at == at, Interaction.id < iid))
         )
-    return list((await session.scalars(page)).all()), total
+    ids = list(
+        await session.scalars(
+            keys.order_by(Interaction.occurred_at.desc(), Interaction.id.desc()).limit(limit)
+        )
+    )
+    if not ids:
+        return [], total
+    rows = await session.scalars(
+        select(Interaction)
+        .where(Interaction.id.in_(ids))
+        .options(selectinload(Interaction.participants), selectinload(Interaction.attachments))
+    )
+    order = {iid: n for n, iid in enumerate(ids)}
+    return sorted(rows.all(), key=lambda i: order[i.id]), total
 
 
 async def link_unlinked(
