@@ -41,6 +41,7 @@ class HttpSettings:
     max_body_bytes: int = 1_048_576
     session_ttl_minutes: int = 480
     ui_idle_minutes: int = 30
+    secure_cookies: bool = False
     login_max_failures: int = 5
     login_lock_minutes: int = 15
 

@@ -103,9 +103,8 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
 def set_cookie(
     request: web.Request, response: web.StreamResponse, name: str, value: str, **extra: Any
 ) -> None:
-    response.set_cookie(
-        name, value, httponly=True, samesite="Strict", secure=request.secure, path="/", **extra
-    )
+    secure = request.secure or request.app[SETTINGS].http.secure_cookies
+    response.set_cookie(name, value, httponly=True, samesite="Strict", secure=secure, path="/", **extra)
 
 
 @web.middleware
