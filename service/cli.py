@@ -5,6 +5,7 @@ kirjuri user add NAME --role agent|privacy|admin --password-stdin [--data-dir DI
 kirjuri token add NAME --scope ingest|marketing [--data-dir DIR]
 kirjuri migrate [--data-dir DIR]
 kirjuri retention [--dry-run] [--config FILE] [--data-dir DIR]
+kirjuri customers import FILE.csv [--source NAME] [--dry-run] [--map COLUMN=FIELD] [--data-dir DIR]
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -24,6 +26,7 @@ from aiohttp import web
 from service.access import SCOPES, create_service_token, create_user
 from service.accesslog import PrivacyAccessLogger
 from service.app import create_app
+from service.customer_import import ImportReport, import_csv, read_csv
 from service.errors import ConfigError, KirjuriError
 from service.marketing import Hasher
 from service.processes import smtp_children
@@ -76,6 +79,16 @@ def _parser() -> argparse.ArgumentParser:
     token_add.add_argument("--scope", required=True, choices=SCOPES)
 
     commands.add_parser("migrate", parents=[common], help="upgrade the database to the newest schema")
+    cust = commands.add_parser("customers", help="customer data").add_subparsers(dest="action", required=True)
+    imp = cust.add_parser(
+        "import", parents=[common], help="create or update customers from a CRM's CSV export"
+    )
+    imp.add_argument("file", metavar="FILE.csv")
+    imp.add_argument("--source", default="csv", help="the CRM the ids belong to (default: csv)")
+    imp.add_argument("--dry-run", action="store_true", help="check every row, change nothing")
+    imp.add_argument(
+        "--map", action="append", default=[], metavar="COLUMN=FIELD", help="read a column as a customer field"
+    )
     retention = commands.add_parser(
         "retention", parents=[common], help="delete interactions past their channel's [retention] limit"
     )
@@ -186,6 +199,21 @@ def _add_user(settings: Settings, name: str, role: str) -> None:
     print(f"user {name} ({role}) created")
 
 
+async def _import(settings: Settings, args: argparse.Namespace, text: str) -> ImportReport:
+    overrides = {}
+    for item in args.map:
+        column, sep, target = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--map {item}: write it as COLUMN=FIELD")
+        overrides[column] = target
+
+    async def work(db: Database) -> ImportReport:
+        region = settings.linking.default_region
+        return await import_csv(db, text, args.source, region, overrides, args.dry_run)
+
+    return await _with_db(settings, work)
+
+
 async def _retention(settings: Settings, dry_run: bool) -> dict[str, Any]:
     """Run retention once, outside the server (same deletion as the daily run)."""
 
@@ -218,6 +246,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 _with_db(settings, lambda db: create_service_token(db, args.name, args.scope))
             )
             print(token)
+        elif args.command == "customers":
+            imported = asyncio.run(_import(settings, args, read_csv(Path(args.file))))
+            print(json.dumps(imported.to_dict(), indent=2, ensure_ascii=False))
+            for line, reason in imported.errors:
+                print(f"kirjuri: line {line}: {reason}", file=sys.stderr)
+            return 1 if imported.errors else 0
         elif args.command == "retention":
             report = asyncio.run(_retention(settings, args.dry_run))
             print(json.dumps(report, indent=2, ensure_ascii=False))

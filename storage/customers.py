@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, selecti
 from storage.base import Base, utcnow
 from storage.errors import Conflict, NotFound
 
-IDENTIFIER_KINDS = ("email", "phone", "business_id")
+IDENTIFIER_KINDS = ("email", "phone", "business_id", "personal_id")
 
 
 class Customer(Base):
@@ -30,6 +31,8 @@ class Customer(Base):
     bank_account: Mapped[str | None] = mapped_column(String(64))
     contact_person: Mapped[str | None] = mapped_column(String(300))
     notes: Mapped[str | None] = mapped_column(Text)
+    # where each field's current value came from: {"name": {"source": "crm:hubspot", "at": ...}}
+    field_sources: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -40,6 +43,28 @@ class Customer(Base):
     def values(self, kind: str) -> list[str]:
         """The customer's identifiers of one kind, in the order they were added."""
         return [i.value for i in self.identifiers if i.kind == kind]
+
+
+class CustomerExternalId(Base):
+    """The customer's id in another system (a CRM): `PUT /customers/external/{source}/{id}`
+    and CSV imports find the customer again by it, so re-running a sync changes nothing."""
+
+    __tablename__ = "customer_external_ids"
+    __table_args__ = (UniqueConstraint("source", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    source: Mapped[str] = mapped_column(String(100))
+    external_id: Mapped[str] = mapped_column(String(200))
+
+
+async def customer_by_external_id(session: AsyncSession, source: str, external_id: str) -> Customer | None:
+    found = await session.scalar(
+        select(CustomerExternalId.customer_id).where(
+            CustomerExternalId.source == source, CustomerExternalId.external_id == external_id
+        )
+    )
+    return await get_customer(session, found) if found is not None else None
 
 
 class CustomerIdentifier(Base):

@@ -3,7 +3,7 @@
 from storage.access import Token, User
 from storage.audit import AuditEntry
 from storage.base import Base
-from storage.customers import Customer, CustomerIdentifier
+from storage.customers import Customer, CustomerExternalId, CustomerIdentifier
 from storage.interactions import Attachment, Interaction, Participant, Tag
 from storage.jobs import Job
 from storage.marketing import MarketingBan, MarketingBanChange, MarketingBanIdentifier
@@ -17,6 +17,7 @@ __all__ = [
     "BlobDeletion",
     "Customer",
     "CustomerCorrection",
+    "CustomerExternalId",
     "CustomerIdentifier",
     "Interaction",
     "Job",

@@ -340,3 +340,17 @@ async def list_legal_holds(request: web.Request) -> web.Response:
 
 async def release_legal_hold(request: web.Request) -> web.Response:
     return web.json_response(await rights.release_hold(request.app[DB], caller(request), path_id(request)))
+
+
+async def put_external_customer(request: web.Request) -> web.Response:
+    """Upsert a customer from a CRM: 201 when created, 200 when it existed."""
+    body = await json_body(request)
+    if not isinstance(body, dict):
+        raise InvalidInput("the body must be a JSON object")
+    source = request.match_info["source"]
+    sources = customers.parse_sources(body.pop("sources", None), source)
+    change = customers.parse_customer(body, request.app[SETTINGS].linking.default_region, creating=False)
+    found, created = await customers.upsert_external(
+        request.app[DB], caller(request), source, request.match_info["external_id"], change, sources
+    )
+    return web.json_response(found, status=201 if created else 200)

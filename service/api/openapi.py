@@ -111,6 +111,15 @@ SCHEMAS: dict[str, Any] = {
             "bank_account": {"type": ["string", "null"]},
             "contact_person": {"type": ["string", "null"]},
             "notes": {"type": ["string", "null"]},
+            "personal_id": {
+                "type": ["string", "null"],
+                "description": "Finnish personal identity code, checked by its date and check character",
+            },
+            "sources": {
+                "type": "object",
+                "additionalProperties": {"type": "string"},
+                "description": "PUT …/external only: where each field's value came from",
+            },
         },
         "additionalProperties": False,
     },
@@ -379,6 +388,26 @@ PATHS: dict[str, Any] = {
             },
             "responses": {"200": _json(_ref("Customer")), **_problems(*STD, 404, 409, 413, 415)},
         },
+    },
+    "/api/v1/customers/external/{source}/{external_id}": {
+        "put": {
+            "summary": "Create or update the customer a CRM knows by this id (idempotent; token scope crm "
+            "or staff). Body: the customer fields (as POST /customers, plus personal_id) and optional "
+            '"sources": {"<field>": "<where its value came from>"}; 201 created, 200 existed',
+            "parameters": [
+                _param("source", "path", {"type": "string"}, "The CRM, e.g. hubspot"),
+                _param("external_id", "path", {"type": "string"}, "The customer's id there"),
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("CustomerInput")}},
+            },
+            "responses": {
+                "200": _json(_ref("Customer")),
+                "201": _json(_ref("Customer"), "Created"),
+                **_problems(*STD, 409, 415),
+            },
+        }
     },
     "/api/v1/customers/{id}/history": {
         "get": {

@@ -16,6 +16,7 @@ ROUTES: list[tuple[str, str, object]] = [
     ("GET", "/api/v1/customers/{id}", handlers.get_customer),
     ("PATCH", "/api/v1/customers/{id}", handlers.patch_customer),
     ("GET", "/api/v1/customers/{id}/history", handlers.customer_history),
+    ("PUT", "/api/v1/customers/external/{source}/{external_id}", handlers.put_external_customer),
     ("PUT", "/api/v1/customers/{id}/marketing-bans/{channel}", handlers.put_marketing_ban),
     ("DELETE", "/api/v1/customers/{id}/marketing-bans/{channel}", handlers.delete_marketing_ban),
     ("GET", "/api/v1/customers/{id}/marketing-bans/history", handlers.marketing_ban_history),
