@@ -136,15 +136,20 @@ def customer_passages(session: Session, interaction_ids: list[int]) -> dict[int,
     customer channel of a stereo call (all speech of a mono call); inbound chat."""
     out: dict[int, list[Passage]] = dict.fromkeys(interaction_ids, [])
     rows = session.execute(
-        select(Interaction.id, Interaction.channel, Interaction.direction, Interaction.body).where(
-            Interaction.id.in_(interaction_ids)
-        )
+        select(
+            Interaction.id, Interaction.channel, Interaction.direction, Interaction.body, Interaction.meta
+        ).where(Interaction.id.in_(interaction_ids))
     ).all()
-    calls = [iid for iid, channel, _, _ in rows if channel == "call"]
-    for iid, channel, direction, body in rows:
-        if channel != "call" and direction == "in" and body:
-            regions = tuple(email_regions(body)) if channel == "email" else None
-            out[iid] = [Passage(body, None, regions, channel)]
+    calls = [iid for iid, channel, _, _, _ in rows if channel == "call"]
+    for iid, channel, direction, body, meta in rows:
+        if channel == "chat":
+            # only the customer's messages, each on its own
+            messages = (meta or {}).get("messages", [])
+            out[iid] = [
+                Passage(m["text"], None, None, "chat") for m in messages if m.get("role") == "customer"
+            ]
+        elif channel == "email" and direction == "in" and body:
+            out[iid] = [Passage(body, None, tuple(email_regions(body)), channel)]
     if calls:
         languages = dict(
             session.execute(

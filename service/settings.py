@@ -104,6 +104,12 @@ class CallsSettings:
 
 
 @dataclass(frozen=True)
+class ChatSettings:
+    secret: Secret = Secret("")
+    signature_tolerance: int = 300
+
+
+@dataclass(frozen=True)
 class MarketingSettings:
     enabled: bool = True
     workers: int = 1
@@ -167,6 +173,7 @@ class Settings:
     storage: StorageSettings = field(default_factory=StorageSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
     calls: CallsSettings = field(default_factory=CallsSettings)
+    chat: ChatSettings = field(default_factory=ChatSettings)
     transcription: TranscriptionSettings = field(default_factory=TranscriptionSettings)
     marketing: MarketingSettings = field(default_factory=MarketingSettings)
     linking: LinkingSettings = field(default_factory=LinkingSettings)

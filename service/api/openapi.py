@@ -229,6 +229,47 @@ SCHEMAS: dict[str, Any] = {
             },
         ]
     },
+    "ChatInput": {
+        "type": "object",
+        "required": ["external_id", "messages"],
+        "properties": {
+            "external_id": {"type": "string"},
+            "started_at": {"type": "string", "format": "date-time"},
+            "participants": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["role"],
+                    "properties": {
+                        "role": {"type": "string", "enum": ["customer", "agent"]},
+                        "name": {"type": "string"},
+                        "email": {"type": "string"},
+                        "phone": {"type": "string"},
+                    },
+                },
+            },
+            "messages": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["at", "role", "text"],
+                    "properties": {
+                        "at": {"type": "string", "format": "date-time"},
+                        "role": {"type": "string", "enum": ["customer", "agent"]},
+                        "text": {"type": "string"},
+                    },
+                },
+            },
+        },
+    },
+    "ChatReceipt": {
+        "type": "object",
+        "properties": {
+            "interaction_id": {"type": "integer"},
+            "created": {"type": "boolean"},
+            "appended": {"type": "integer", "description": "messages that were new"},
+        },
+    },
     "SubjectRequestInput": {
         "type": "object",
         "required": ["kind", "identifiers"],
@@ -674,6 +715,22 @@ PATHS: dict[str, Any] = {
                     }
                 ),
                 **_problems(*STD, 404),
+            },
+        }
+    },
+    "/api/v1/chats": {
+        "post": {
+            "summary": "A chat session from the chat platform (token scope ingest, or signed with "
+            "X-Kirjuri-Signature and [chat] secret); the same external_id again appends its new "
+            "messages. 201 created, 200 appended",
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("ChatInput")}},
+            },
+            "responses": {
+                "200": _json(_ref("ChatReceipt")),
+                "201": _json(_ref("ChatReceipt"), "Created"),
+                **_problems(400, 401, 403, 413, 415, 503),
             },
         }
     },
