@@ -47,6 +47,7 @@ from service.settings import Settings
 from service.transcription import TranscriptionService
 from service.ui.pages import setup as setup_ui
 from service.ui.web import ui_middleware
+from service.webhooks import WebhookService
 from storage.blobs import BlobStore
 from storage.engine import Database
 
@@ -165,6 +166,15 @@ async def _rights(app: web.Application) -> AsyncIterator[None]:
     await _stop(task)
 
 
+async def _webhooks(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS].webhooks
+    task = None
+    if settings.enabled:
+        task = _start(app, WebhookService(app[DB], settings, app[INGESTOR].jobs_queued).run(), "webhooks")
+    yield
+    await _stop(task)
+
+
 def _start(app: web.Application, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
     """A background task of the app, listed in app[BACKGROUND] while it runs."""
     task = asyncio.create_task(work, name=name)
@@ -187,7 +197,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[BACKGROUND] = []
-    app.cleanup_ctx.extend([_executor, _database, _ingest, _transcription, _marketing, _rights])
+    app.cleanup_ctx.extend([_executor, _database, _ingest, _transcription, _marketing, _rights, _webhooks])
     setup_routes(app)
     setup_ui(app)
     for _name, setup in sorted(connector_setups().items()):

@@ -123,12 +123,14 @@ PARTS: dict[str, dict[str, dict[str, object]]] = {
         "transcription": {"enabled": False},
         "marketing": {"enabled": False},
         "retention": {"enabled": False},
+        "webhooks": {"enabled": False},
     },
     "smtp": {
         "transcription": {"enabled": False},
         "calls": {"watch_dir": ""},
         "marketing": {"enabled": False},
         "retention": {"enabled": False},
+        "webhooks": {"enabled": False},
     },
     "worker": {"smtp": {"enabled": False}, "calls": {"watch_dir": ""}},
 }

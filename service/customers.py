@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.access import Principal
 from service.audit import record
 from service.errors import InvalidInput
+from service.events import emit_linked
 from service.identifiers import (
     normalise_business_id,
     normalise_email,
@@ -156,6 +157,7 @@ async def _link_earlier(session: AsyncSession, customer_id: int, added: list[tup
         if kind == "business_id":
             mentioning = matching_ids(parse_query(f'"{value}"'))
             linked += await link_mentioning(session, customer_id, mentioning)
+    await emit_linked(session, customer_id, linked, "identifier")
     return linked
 
 

@@ -20,6 +20,7 @@ from service.audit import record
 from service.calls import call_detail
 from service.customers import customer_to_dict
 from service.errors import InvalidInput
+from service.events import emit_linked
 from service.identifiers import normalise_email, normalise_phone
 from service.pagination import Page, decode_cursor, encode_cursor
 from storage.audit import add_entry
@@ -215,6 +216,7 @@ async def set_link(
                 needs_review=False,
             )
         )
+        await emit_linked(session, customer_id, [interaction_id], "manual")
         add_entry(
             session,
             who.actor,

@@ -43,6 +43,7 @@ from storage.interactions import (
 )
 from storage.jobs import enqueue
 from storage.search import index_interactions
+from storage.webhooks import NewEvent, add_events
 
 log = logging.getLogger(__name__)
 
@@ -289,6 +290,19 @@ class Ingestor:
             enqueue(session, kind, [iid for iid, cap in new if kind in cap.jobs], self.job_max_attempts)
         index_interactions(
             session, [(iid, cap.subject, cap.body, _participant_text(cap)) for iid, cap in new]
+        )
+        add_events(
+            session,
+            [
+                NewEvent(
+                    "interaction.created",
+                    {"interaction_id": iid, "channel": cap.channel, "customer_id": decision.customer_id},
+                    decision.customer_id,
+                    iid,
+                )
+                for iid, cap, decision in zip(ids, caps, decisions, strict=True)
+                if iid is not None
+            ],
         )
         # stored meanwhile by another process: answered as the duplicates they are, and their
         # blobs removed unless something refers to them (no personal data left that no row names)

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from service.access import Principal
 from service.audit import record
 from service.errors import InvalidInput
+from service.events import emit
 from service.identifiers import normalise_email, normalise_phone
 from service.marketing_detect import VERSION, Hit, detect, email_regions
 from service.queue import next_jobs
@@ -263,7 +264,16 @@ async def apply_statements(
             change_status(session, ban, status, "detector", reason, interaction.id)
             await _keep_hashes(session, ban, hasher)
             changed.append(ban)
+    for ban in changed:
+        await _announce(session, ban)
     return changed
+
+
+async def _announce(session: AsyncSession, ban: MarketingBan) -> None:
+    """`marketing_ban.changed` with the ban's ids and state (never its reason or quote)."""
+    await session.flush()
+    data = {"ban_id": ban.id, "customer_id": ban.customer_id, "channel": ban.channel, "status": ban.status}
+    await emit(session, "marketing_ban.changed", data, ban.customer_id, ban.source_interaction_id)
 
 
 async def _keep_hashes(session: AsyncSession, ban: MarketingBan, hasher: Hasher) -> None:
@@ -356,6 +366,7 @@ async def set_ban(
         elif ban.status != status:
             change_status(session, ban, status, who.actor, reason)
         await _keep_hashes(session, ban, hasher)
+        await _announce(session, ban)
         add_entry(
             session,
             who.actor,
@@ -379,6 +390,7 @@ async def decide(
             raise InvalidInput(f"ban {ban_id} is {ban.status}, not proposed")
         change_status(session, ban, "active" if confirm else "rejected", who.actor, reason)
         await _keep_hashes(session, ban, hasher)
+        await _announce(session, ban)
         add_entry(
             session,
             who.actor,
@@ -695,6 +707,7 @@ async def apply_objection(
         elif ban.status != "active":
             change_status(session, ban, "active", actor, reason, request_id=request_id)
         await _keep_hashes(session, ban, hasher)
+        await _announce(session, ban)
         out.append(ban_to_dict(ban))
     return out
 

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.access import Principal
 from service.audit import record
 from service.errors import InvalidInput
+from service.events import emit
 from service.identifiers import normalise_business_id, normalise_email, normalise_phone
 from service.marketing import Hasher, apply_objection, keep_only_hashes
 from service.pagination import Page, decode_cursor, encode_cursor
@@ -53,6 +54,7 @@ from storage.rights import (
     list_requests,
 )
 from storage.search import matching_ids, parse_query, purge_deleted_terms
+from storage.webhooks import forget_events_about
 
 log = logging.getLogger(__name__)
 IDENTIFIER_KEYS = ("customer_id", "email", "phone", "business_id")
@@ -360,6 +362,11 @@ async def erase_subject(ctx: RightsContext, who: Principal, request_id: int) -> 
                 {"kind": "customer", "id": customer.id, "reason": "legal hold"} | _hold_facts(customer_hold)
             )
         erased.add("subject_requests_redacted", await _redact_requests(session, subject))
+        # events still queued about the person go; the erasure itself is announced (ids only)
+        erased.add(
+            "webhook_events",
+            await session.run_sync(lambda sync: forget_events_about(sync, subject.customer_id, doomed)),
+        )
         if ids:
             await session.run_sync(purge_deleted_terms)
         report = {
@@ -369,6 +376,11 @@ async def erase_subject(ctx: RightsContext, who: Principal, request_id: int) -> 
             "interactions_found": len(ids),
         }
         _complete(request, who, report)
+        await emit(
+            session,
+            "subject.erased",
+            {"request_id": request_id, "customer_id": subject.customer_id, "erased": report["erased"]},
+        )
         add_entry(
             session,
             who.actor,

@@ -135,6 +135,16 @@ class TranscriptionSettings:
 
 
 @dataclass(frozen=True)
+class WebhookSettings:
+    enabled: bool = True
+    max_attempts: int = 8
+    backoff_seconds: float = 5.0
+    max_backoff_seconds: float = 3600.0
+    timeout_seconds: float = 10.0
+    poll_seconds: float = 2.0
+
+
+@dataclass(frozen=True)
 class RightsSettings:
     register_file: str = ""
 
@@ -178,6 +188,7 @@ class Settings:
     marketing: MarketingSettings = field(default_factory=MarketingSettings)
     linking: LinkingSettings = field(default_factory=LinkingSettings)
     rights: RightsSettings = field(default_factory=RightsSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 

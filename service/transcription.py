@@ -52,6 +52,7 @@ from storage.jobs import (
 )
 from storage.search import replace_body_text
 from storage.transcripts import SegmentRow, TranscriptRow, replace_transcript
+from storage.webhooks import NewEvent, add_events
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=5)
@@ -242,6 +243,22 @@ class TranscriptionService:
         replace_transcript(session, job.interaction_id, result)
         replace_body_text(session, job.interaction_id, transcript_text(result.segments))
         finish(session, job.id)
+        customer_id = session.get(Interaction, job.interaction_id).customer_id  # type: ignore[union-attr]
+        add_events(
+            session,
+            [
+                NewEvent(
+                    "interaction.transcribed",
+                    {
+                        "interaction_id": job.interaction_id,
+                        "customer_id": customer_id,
+                        "language": result.language,
+                    },
+                    customer_id,
+                    job.interaction_id,
+                )
+            ],
+        )
         # the customer's words are read for marketing bans next
         enqueue(session, "marketing", [job.interaction_id], self.settings.max_attempts)
 

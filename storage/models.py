@@ -9,6 +9,7 @@ from storage.jobs import Job
 from storage.marketing import MarketingBan, MarketingBanChange, MarketingBanIdentifier
 from storage.rights import BlobDeletion, CustomerCorrection, LegalHold, SubjectRequest
 from storage.transcripts import Transcript, TranscriptSegment
+from storage.webhooks import OutboxEvent, WebhookDelivery, WebhookSubscription
 
 __all__ = [
     "Attachment",
@@ -25,6 +26,7 @@ __all__ = [
     "MarketingBan",
     "MarketingBanChange",
     "MarketingBanIdentifier",
+    "OutboxEvent",
     "Participant",
     "SubjectRequest",
     "Tag",
@@ -32,4 +34,6 @@ __all__ = [
     "Transcript",
     "TranscriptSegment",
     "User",
+    "WebhookDelivery",
+    "WebhookSubscription",
 ]

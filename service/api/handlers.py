@@ -7,7 +7,7 @@ import io
 
 from aiohttp import web
 
-from service import access, customers, export, history, marketing, rights
+from service import access, customers, export, history, marketing, rights, webhooks
 from service.api.auth import caller
 from service.api.params import bool_param, int_param, json_body, page_params, path_id, time_param
 from service.appkeys import BLOBS, DB, EXECUTOR, HASHER, RIGHTS, SETTINGS
@@ -354,3 +354,31 @@ async def put_external_customer(request: web.Request) -> web.Response:
         request.app[DB], caller(request), source, request.match_info["external_id"], change, sources
     )
     return web.json_response(found, status=201 if created else 200)
+
+
+async def create_webhook(request: web.Request) -> web.Response:
+    created = await webhooks.subscribe(request.app[DB], caller(request), await json_body(request))
+    return web.json_response(created, status=201, headers={"Location": f"/api/v1/webhooks/{created['id']}"})
+
+
+async def list_webhooks(request: web.Request) -> web.Response:
+    items = await webhooks.subscriptions(request.app[DB], caller(request))
+    return web.json_response({"items": items, "total": len(items), "next": None})
+
+
+async def delete_webhook(request: web.Request) -> web.Response:
+    await webhooks.unsubscribe(request.app[DB], caller(request), path_id(request))
+    return web.Response(status=204)
+
+
+async def webhook_deliveries(request: web.Request) -> web.Response:
+    _, limit = page_params(request)
+    items = await webhooks.deliveries(
+        request.app[DB], caller(request), path_id(request), request.query.get("status") or None, limit
+    )
+    return web.json_response({"items": items, "total": len(items), "next": None})
+
+
+async def redeliver_webhook(request: web.Request) -> web.Response:
+    await webhooks.send_again(request.app[DB], caller(request), path_id(request))
+    return web.json_response({"status": "pending"}, status=202)

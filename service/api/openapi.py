@@ -229,6 +229,50 @@ SCHEMAS: dict[str, Any] = {
             },
         ]
     },
+    "WebhookInput": {
+        "type": "object",
+        "required": ["url", "secret", "events"],
+        "properties": {
+            "url": {"type": "string", "format": "uri"},
+            "secret": {"type": "string", "minLength": 16},
+            "events": {
+                "type": "array",
+                "items": {
+                    "type": "string",
+                    "enum": [
+                        "interaction.created",
+                        "interaction.transcribed",
+                        "interaction.linked",
+                        "marketing_ban.changed",
+                        "subject.erased",
+                    ],
+                },
+            },
+        },
+    },
+    "Webhook": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "url": {"type": "string"},
+            "events": {"type": "array", "items": {"type": "string"}},
+            "active": {"type": "boolean"},
+            "created_at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "WebhookDelivery": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "event_id": {"type": "string"},
+            "type": {"type": "string"},
+            "status": {"type": "string", "enum": ["pending", "delivered", "dead"]},
+            "attempts": {"type": "integer"},
+            "next_attempt_at": {"type": "string", "format": "date-time"},
+            "last_error": {"type": ["string", "null"]},
+            "delivered_at": {"type": ["string", "null"], "format": "date-time"},
+        },
+    },
     "ChatInput": {
         "type": "object",
         "required": ["external_id", "messages"],
@@ -716,6 +760,50 @@ PATHS: dict[str, Any] = {
                 ),
                 **_problems(*STD, 404),
             },
+        }
+    },
+    "/api/v1/webhooks": {
+        "post": {
+            "summary": "Subscribe a URL to events (role admin). Deliveries are JSON POSTs "
+            '{"id", "type", "created_at", "data"} signed with X-Kirjuri-Signature: t=<unix>,v1=<hex '
+            'HMAC-SHA256 of "<t>.<body>">, at least once (de-duplicate by id)',
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("WebhookInput")}},
+            },
+            "responses": {"201": _json(_ref("Webhook"), "Created"), **_problems(*STD, 415)},
+        },
+        "get": {
+            "summary": "Webhook subscriptions (role admin)",
+            "responses": {"200": _json(_page("Webhook")), **_problems(*STD)},
+        },
+    },
+    "/api/v1/webhooks/{id}": {
+        "delete": {
+            "summary": "Remove a subscription and its undelivered deliveries (role admin)",
+            "parameters": [ID],
+            "responses": {"204": {"description": "Removed"}, **_problems(*STD, 404)},
+        }
+    },
+    "/api/v1/webhooks/{id}/deliveries": {
+        "get": {
+            "summary": "A subscription's deliveries, newest first; status=dead for the dead letters "
+            "(role admin)",
+            "parameters": [
+                ID,
+                _param(
+                    "status", "query", {"type": "string", "enum": ["pending", "delivered", "dead"]}, "Status"
+                ),
+                LIMIT,
+            ],
+            "responses": {"200": _json(_page("WebhookDelivery")), **_problems(*STD, 404)},
+        }
+    },
+    "/api/v1/webhooks/deliveries/{id}/redeliver": {
+        "post": {
+            "summary": "Send a delivery again with fresh attempts (role admin)",
+            "parameters": [ID],
+            "responses": {"202": _json({"type": "object"}, "Queued"), **_problems(*STD, 404)},
         }
     },
     "/api/v1/chats": {
