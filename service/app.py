@@ -32,13 +32,14 @@ from service.appkeys import (
     HASHER,
     INGESTOR,
     PARSER,
+    PLUGINS,
     RIGHTS,
     SETTINGS,
     TRANSCRIPTION,
 )
 from service.ingest import Ingestor
 from service.marketing import Hasher, MarketingService
-from service.plugins import connector_setups
+from service.plugins import connector_setups, plugin_manager
 from service.processes import background_pool, die_with_parent
 from service.register import load_register
 from service.retention import retention_loop
@@ -80,6 +81,16 @@ async def _executor(app: web.Application) -> AsyncIterator[None]:
 async def _database(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     db = Database(settings.storage.database_url)
+    hook = app[PLUGINS].hook
+
+    def on_events(events: list[dict[str, Any]]) -> None:
+        for event in events:
+            try:
+                hook.on_event(event=event)
+            except Exception:  # a plugin's failure must not undo or hide a committed change
+                log.exception("a plugin's on_event failed")
+
+    db.event_sink = on_events
     await db.open()
     app[DB] = db
     app[BLOBS] = BlobStore(settings.storage.blob_dir)
@@ -99,6 +110,7 @@ async def _ingest(app: web.Application) -> AsyncIterator[None]:
         process_parse_min_bytes=settings.ingest.process_parse_min_bytes,
         max_body_chars=settings.ingest.max_body_chars,
         job_max_attempts=settings.transcription.max_attempts,
+        plugins=app[PLUGINS],
     )
     app[INGESTOR] = ingestor
     task = _start(app, ingestor.run(), "ingest-writer")
@@ -197,6 +209,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[BACKGROUND] = []
+    app[PLUGINS] = plugin_manager(settings.plugins.modules)
     app.cleanup_ctx.extend([_executor, _database, _ingest, _transcription, _marketing, _rights, _webhooks])
     setup_routes(app)
     setup_ui(app)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import Executor, ThreadPoolExecutor
 
+import pluggy
 from aiohttp import web
 
 from service.ingest import Ingestor
@@ -25,3 +26,4 @@ TRANSCRIPTION = web.AppKey("transcription", TranscriptionService)
 HASHER = web.AppKey("hasher", Hasher)  # the keyed hash marketing bans keep of identifiers
 BACKGROUND = web.AppKey("background", list[asyncio.Task[None]])
 RIGHTS = web.AppKey("rights", RightsContext)  # what subject requests and retention need
+PLUGINS = web.AppKey("plugins", pluggy.PluginManager)  # the hooks of service.hookspecs

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import pluggy
 from sqlalchemy.orm import Session
 
 from service.errors import IngestFailed
@@ -32,11 +33,12 @@ from service.linking import (
 from service.mailparse import parse_email
 from storage.base import utcnow
 from storage.blobs import BlobStore, sha256_hex
-from storage.customers import owners_of
+from storage.customers import Customer, owners_of
 from storage.engine import Database
 from storage.errors import StorageError
 from storage.interactions import (
     NewInteraction,
+    Tag,
     dedup_keys_stored,
     insert_interactions,
     unreferenced_blobs,
@@ -141,6 +143,7 @@ class Ingestor:
         process_parse_min_bytes: int = 1_048_576,
         max_body_chars: int = 1_000_000,
         job_max_attempts: int = 3,
+        plugins: pluggy.PluginManager | None = None,
     ) -> None:
         self.db = db
         self.blobs = blobs
@@ -151,6 +154,7 @@ class Ingestor:
         self.internal_domains = list(internal_domains)
         self.max_batch = max_batch
         self.job_max_attempts = job_max_attempts
+        self.plugins = plugins
         self.jobs_queued = asyncio.Event()  # set when a commit queued background jobs
         self._to_blobs: asyncio.Queue[_Pending] = asyncio.Queue()
         self._to_rows: asyncio.Queue[_Pending] = asyncio.Queue()
@@ -291,6 +295,15 @@ class Ingestor:
         index_interactions(
             session, [(iid, cap.subject, cap.body, _participant_text(cap)) for iid, cap in new]
         )
+        if self.plugins is not None:
+            for iid, cap, decision in zip(ids, caps, decisions, strict=True):
+                if iid is not None:
+                    view = plugin_view(cap) | {"id": iid, "customer_id": decision.customer_id}
+                    for tags in self.plugins.hook.extra_tags(interaction=view):
+                        for tag in tags or []:
+                            if isinstance(tag, dict) and isinstance(tag.get("kind"), str):
+                                data = tag.get("data") or {}
+                                session.add(Tag(interaction_id=iid, kind=tag["kind"][:32], data=data))
         add_events(
             session,
             [
@@ -331,9 +344,35 @@ class Ingestor:
             for d, cap in zip(decisions, caps, strict=True)
         ]
         by_business_id = owners_of(session, [c for cs in candidates for c in cs])
-        return [
+        decisions = [
             decide_by_business_id(d, cs, by_business_id) for d, cs in zip(decisions, candidates, strict=True)
         ]
+        if self.plugins is not None:
+            decisions = [self._plugin_match(session, d, cap) for d, cap in zip(decisions, caps, strict=True)]
+        return decisions
+
+    def _plugin_match(self, session: Session, decision: LinkDecision, cap: Capture) -> LinkDecision:
+        """Ask the plugins' `match_customer` about an interaction nothing else linked."""
+        if decision.customer_id is not None or cap.needs_review or self.plugins is None:
+            return decision
+        found = self.plugins.hook.match_customer(interaction=plugin_view(cap))
+        if not isinstance(found, int) or isinstance(found, bool) or session.get(Customer, found) is None:
+            return decision
+        return LinkDecision(found, "plugin", decision.participant_owners)
+
+
+def plugin_view(cap: Capture) -> dict[str, Any]:
+    """What plugins see of a capture: no raw bytes, the first 10,000 characters of text."""
+    return {
+        "channel": cap.channel,
+        "direction": cap.direction,
+        "subject": cap.subject,
+        "body": cap.body[:10_000],
+        "participants": [
+            {"role": p.role, "kind": p.kind, "value": p.value, "name": p.display_name}
+            for p in cap.participants
+        ],
+    }
 
 
 def _payloads(cap: Capture) -> list[bytes]:

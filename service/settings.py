@@ -135,6 +135,11 @@ class TranscriptionSettings:
 
 
 @dataclass(frozen=True)
+class PluginSettings:
+    modules: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class WebhookSettings:
     enabled: bool = True
     max_attempts: int = 8
@@ -189,6 +194,7 @@ class Settings:
     linking: LinkingSettings = field(default_factory=LinkingSettings)
     rights: RightsSettings = field(default_factory=RightsSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    plugins: PluginSettings = field(default_factory=PluginSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 

@@ -67,6 +67,9 @@ class Database:
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self._write_lock = asyncio.Lock()
         self._lock_file: Path | None = None
+        # called (in the committing thread) with the events a committed transaction queued;
+        # set by the app factory to the plugins' on_event hook
+        self.event_sink: Callable[[list[dict[str, Any]]], None] | None = None
         if self.is_sqlite:
             database = self.url.database
             if database and database != ":memory:":
@@ -163,6 +166,7 @@ class Database:
         async with self._write_lock if self.is_sqlite else _nolock(), self._between_processes():
             try:
                 async with self._write_sessions() as session, session.begin():
+                    session.info["event_sink"] = self.event_sink
                     yield session
             except IntegrityError as exc:
                 raise Conflict(f"the change conflicts with stored data: {type(exc.orig).__name__}") from exc
@@ -184,8 +188,16 @@ class Database:
             async with self.write() as session:
                 return await session.run_sync(work)
         loop = asyncio.get_running_loop()
+        work = self._with_sink(work)
         async with self._write_lock:
             return await loop.run_in_executor(self._write_thread, self._write_between_processes, work)
+
+    def _with_sink(self, work: Callable[[Session], T]) -> Callable[[Session], T]:
+        def run(session: Session) -> T:
+            session.info["event_sink"] = self.event_sink
+            return work(session)
+
+        return run
 
     @asynccontextmanager
     async def _between_processes(self) -> AsyncIterator[None]:

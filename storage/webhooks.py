@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, delete, insert, or_, select, update
+from sqlalchemy import event as orm_event
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from storage.base import Base, utcnow
@@ -88,36 +89,43 @@ class NewEvent:
 
 def add_events(session: Session, events: Sequence[NewEvent]) -> list[str]:
     """Queue events for every active subscription to their types, in the caller's
-    transaction (one query for the subscriptions, two inserts). Events nobody subscribes to
-    are not written. Returns the ids of those queued."""
+    transaction (one query for the subscriptions, two inserts); events nobody subscribes to
+    are not written. The session's `event_sink` (the plugins' `on_event`), if any, is called
+    with every event once the transaction commits. Returns the ids of those queued."""
     if not events:
         return []
+    now = utcnow()
+    payloads = [
+        {"id": str(uuid.uuid4()), "type": e.type, "created_at": now.isoformat(), "data": e.data}
+        for e in events
+    ]
+    sink = session.info.get("event_sink")
+    if sink is not None:
+        orm_event.listen(session, "after_commit", lambda _session: sink(payloads), once=True)
     subscriptions = session.execute(
         select(WebhookSubscription.id, WebhookSubscription.events).where(WebhookSubscription.active.is_(True))
     ).all()
     if not subscriptions:
         return []
-    now = utcnow()
     rows: list[dict[str, Any]] = []
     deliveries: list[dict[str, Any]] = []
-    for event in events:
-        wanted = [sid for sid, types in subscriptions if event.type in (types or [])]
+    for new, payload in zip(events, payloads, strict=True):
+        wanted = [sid for sid, types in subscriptions if new.type in (types or [])]
         if not wanted:
             continue
-        event_id = str(uuid.uuid4())
         rows.append(
             {
-                "id": event_id,
-                "type": event.type,
+                "id": payload["id"],
+                "type": new.type,
                 "created_at": now,
-                "data": event.data,
-                "customer_id": event.customer_id,
-                "interaction_id": event.interaction_id,
+                "data": new.data,
+                "customer_id": new.customer_id,
+                "interaction_id": new.interaction_id,
             }
         )
         deliveries += [
             {
-                "event_id": event_id,
+                "event_id": payload["id"],
                 "subscription_id": sid,
                 "status": "pending",
                 "attempts": 0,
