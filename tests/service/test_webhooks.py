@@ -107,7 +107,9 @@ async def test_events_are_signed_minimal_and_applied_once_through_outages(
         headers=agent,
     )
     assert refused.status == 403
-    await subscribe(kirjuri, admin, receiver.url, ["interaction.created", "interaction.linked"])
+    await subscribe(
+        kirjuri, admin, receiver.url, ["interaction.created", "interaction.linked", "marketing_ban.changed"]
+    )
 
     code, text = await kirjuri.send(
         make_mail(sender="Aino <aino@example.fi>", body="Laskun 4471 salainen sisältö")
@@ -125,6 +127,22 @@ async def test_events_are_signed_minimal_and_applied_once_through_outages(
     cid = (await resp.json())["id"]
     await until(lambda: len(receiver.of_type("interaction.linked")) == 1)
     assert receiver.of_type("interaction.linked")[0]["data"]["customer_id"] == cid
+    privacy = await kirjuri.login("privacy")
+    resp = await kirjuri.client.put(
+        f"/api/v1/customers/{cid}/marketing-bans/phone",
+        json={"reason": "asked by phone, secret words"},
+        headers=privacy,
+    )
+    assert resp.status == 201
+    await until(lambda: len(receiver.of_type("marketing_ban.changed")) == 1)
+    ban_event = receiver.of_type("marketing_ban.changed")[0]
+    assert ban_event["data"] | {"ban_id": 0} == {
+        "ban_id": 0,
+        "customer_id": cid,
+        "channel": "phone",
+        "status": "active",
+    }
+    assert "secret words" not in json.dumps(ban_event)
 
     # the receiver goes away mid-stream: nothing is lost, and once back each event arrives once
     await receiver.stop()
