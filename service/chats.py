@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from service.errors import InvalidInput, TooLarge
 from service.identifiers import normalise_email, normalise_phone
 from service.ingest import Capture, CapturedParticipant, Ingestor
+from service.times import parse_time
 from storage.engine import Database
 from storage.interactions import Interaction
 from storage.jobs import enqueue
@@ -40,16 +41,6 @@ class ChatPost:
     messages: list[dict[str, str]]
 
 
-def _time(value: Any, field: str) -> datetime:
-    if not isinstance(value, str):
-        raise InvalidInput(f"{field} must be an ISO 8601 time", field)
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(f"{field} must be an ISO 8601 time, e.g. 2026-11-25T10:00:00Z", field) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def parse_chat(body: Any, region: str) -> ChatPost:
     """Validate `{external_id, started_at, participants: [...], messages: [...]}`; raises
     InvalidInput naming the first wrong field."""
@@ -61,7 +52,7 @@ def parse_chat(body: Any, region: str) -> ChatPost:
     external_id = body.get("external_id")
     if not isinstance(external_id, str) or not 0 < len(external_id.strip()) <= 200:
         raise InvalidInput("external_id must be a string of 1-200 characters", "external_id")
-    started = _time(body["started_at"], "started_at") if body.get("started_at") is not None else None
+    started = parse_time(body["started_at"], "started_at") if body.get("started_at") is not None else None
     participants: list[CapturedParticipant] = []
     raw_participants = body.get("participants", [])
     if not isinstance(raw_participants, list):
@@ -99,7 +90,7 @@ def parse_chat(body: Any, region: str) -> ChatPost:
             raise InvalidInput(f"{where}.text must be a non-empty string", where)
         if len(text) > MAX_TEXT:
             raise TooLarge(f"{where}.text is longer than {MAX_TEXT} characters", where)
-        at = _time(m.get("at"), where + ".at")
+        at = parse_time(m.get("at"), where + ".at")
         messages.append({"at": at.astimezone(UTC).isoformat(), "role": m["role"], "text": text.strip()})
     return ChatPost(external_id.strip(), started, participants, messages)
 

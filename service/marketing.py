@@ -57,6 +57,7 @@ from storage.marketing import (
     history_of,
     keep_identifier_hashes,
     list_bans,
+    new_ban,
 )
 from storage.transcripts import Transcript, TranscriptSegment
 
@@ -231,21 +232,9 @@ async def apply_statements(
         reason = f"{VERSION}: {evidence.hit.quote}"
         ban = await find_ban(session, subject, channel)
         if ban is None:
-            ban = MarketingBan(
-                customer_id=subject.customer_id,
-                identifier_hash=subject.hash,
-                identifier_kind=subject.kind,
-                identifier_value=subject.value,
-                channel=channel,
-                status=status,
-                reason=reason,
-                source_interaction_id=interaction.id,
-                confidence=confidence,
-                created_by="detector",
+            ban = await new_ban(
+                session, subject, channel, status, "detector", reason, interaction.id, confidence
             )
-            session.add(ban)
-            await session.flush()
-            change_status(session, ban, status, "detector", reason, interaction.id, new=True)
             await _keep_hashes(session, ban, hasher)
             changed.append(ban)
             continue
@@ -357,12 +346,9 @@ async def set_ban(
         if ban is None:
             if not active:
                 raise InvalidInput(f"the customer has no {channel} ban to lift", "channel")
-            ban = MarketingBan(
-                customer_id=customer_id, channel=channel, status=status, reason=reason, created_by=who.actor
+            ban = await new_ban(
+                session, BanSubject(customer_id=customer_id), channel, status, who.actor, reason
             )
-            session.add(ban)
-            await session.flush()
-            change_status(session, ban, status, who.actor, reason, new=True)
         elif ban.status != status:
             change_status(session, ban, status, who.actor, reason)
         await _keep_hashes(session, ban, hasher)
@@ -691,19 +677,7 @@ async def apply_objection(
     for subject in subjects:
         ban = await find_ban(session, subject, "all")
         if ban is None:
-            ban = MarketingBan(
-                customer_id=subject.customer_id,
-                identifier_hash=subject.hash,
-                identifier_kind=subject.kind,
-                identifier_value=subject.value,
-                channel="all",
-                status="active",
-                reason=reason,
-                created_by=actor,
-            )
-            session.add(ban)
-            await session.flush()
-            change_status(session, ban, "active", actor, reason, request_id=request_id, new=True)
+            ban = await new_ban(session, subject, "all", "active", actor, reason, request_id=request_id)
         elif ban.status != "active":
             change_status(session, ban, "active", actor, reason, request_id=request_id)
         await _keep_hashes(session, ban, hasher)

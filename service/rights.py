@@ -20,7 +20,7 @@ import logging
 from collections.abc import Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from service.marketing import Hasher, apply_objection, keep_only_hashes
 from service.pagination import Page, decode_cursor, encode_cursor
 from service.register import Section
 from service.settings import RetentionSettings
+from service.times import parse_time
 from storage.audit import add_entry
 from storage.base import utcnow
 from storage.blobs import BlobStore, sha256_hex
@@ -123,18 +124,6 @@ def parse_identifiers(data: Any, region: str) -> dict[str, Any]:
     return out
 
 
-def _time(value: Any, field: str) -> datetime:
-    if not isinstance(value, str):
-        raise InvalidInput(f"{field} must be an ISO 8601 date or time", field)
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(
-            f"{field} must be an ISO 8601 date or time, e.g. 2026-11-25T10:00:00Z", field
-        ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def request_to_dict(r: SubjectRequest, now: datetime | None = None) -> dict[str, Any]:
     now = now or utcnow()
     return {
@@ -166,7 +155,9 @@ async def create_request(db: Database, who: Principal, body: Any, region: str) -
     if kind not in REQUEST_KINDS:
         raise InvalidInput(f"kind must be one of {', '.join(REQUEST_KINDS)}", "kind")
     identifiers = parse_identifiers(body.get("identifiers"), region)
-    received = _time(body["received_at"], "received_at") if body.get("received_at") is not None else utcnow()
+    received = (
+        parse_time(body["received_at"], "received_at") if body.get("received_at") is not None else utcnow()
+    )
     if received > utcnow():
         raise InvalidInput("received_at is in the future", "received_at")
     note = body.get("note")
@@ -568,7 +559,7 @@ def parse_hold(body: Any) -> tuple[int | None, int | None, str, datetime | None]
     basis = body.get("basis")
     if not isinstance(basis, str) or not basis.strip() or len(basis) > 2000:
         raise InvalidInput("basis must say which law requires keeping the data (1-2000 characters)", "basis")
-    until = _time(body["until"], "until") if body.get("until") is not None else None
+    until = parse_time(body["until"], "until") if body.get("until") is not None else None
     if until is not None and until <= utcnow():
         raise InvalidInput("until must be in the future", "until")
     return cid, iid, basis.strip(), until

@@ -99,6 +99,36 @@ class BanSubject:
     hash: str | None = None
 
 
+async def new_ban(
+    session: AsyncSession,
+    subject: BanSubject,
+    channel: str,
+    status: str,
+    actor: str,
+    reason: str | None,
+    source_interaction_id: int | None = None,
+    confidence: float | None = None,
+    request_id: int | None = None,
+) -> MarketingBan:
+    """A ban of this subject on this channel, stored with the first entry of its history."""
+    ban = MarketingBan(
+        customer_id=subject.customer_id,
+        identifier_hash=subject.hash,
+        identifier_kind=subject.kind,
+        identifier_value=subject.value,
+        channel=channel,
+        status=status,
+        reason=reason,
+        source_interaction_id=source_interaction_id,
+        confidence=confidence,
+        created_by=actor,
+    )
+    session.add(ban)
+    await session.flush()
+    change_status(session, ban, status, actor, reason, source_interaction_id, request_id, new=True)
+    return ban
+
+
 async def find_ban(session: AsyncSession, subject: BanSubject, channel: str) -> MarketingBan | None:
     """The ban row of this subject and channel, if there is one."""
     query = select(MarketingBan).where(MarketingBan.channel == channel)

@@ -10,6 +10,7 @@ from aiohttp import web
 from service import access, customers, export, history, marketing, rights, webhooks
 from service.api.auth import caller
 from service.api.params import bool_param, int_param, json_body, page_params, path_id, time_param
+from service.api.responses import original, stream_zip
 from service.appkeys import BLOBS, DB, EXECUTOR, HASHER, RIGHTS, SETTINGS
 from service.audit import list_audit
 from service.errors import InvalidInput
@@ -116,12 +117,7 @@ async def get_raw(request: web.Request) -> web.Response:
     data, content_type = await history.read_raw(
         request.app[DB], request.app[BLOBS], request.app[EXECUTOR], caller(request), iid
     )
-    extension = ".eml" if content_type == "message/rfc822" else ""
-    return web.Response(
-        body=data,
-        content_type=content_type,
-        headers={"Content-Disposition": f'attachment; filename="interaction-{iid}{extension}"'},
-    )
+    return original(iid, data, content_type)
 
 
 async def get_audio(request: web.Request) -> web.StreamResponse:
@@ -302,20 +298,8 @@ async def get_subject_request(request: web.Request) -> web.Response:
 async def export_subject_request(request: web.Request) -> web.StreamResponse:
     """The access export as a streamed ZIP; errors found before the first byte are problems."""
     rid = path_id(request)
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "application/zip",
-            "Content-Disposition": f'attachment; filename="subject-request-{rid}.zip"',
-            "Cache-Control": "private, no-store",
-        }
-    )
-    async for chunk in export.export_zip(request.app[RIGHTS], caller(request), rid):
-        if not response.prepared:
-            await response.prepare(request)
-        if chunk:
-            await response.write(chunk)
-    await response.write_eof()
-    return response
+    chunks = export.export_zip(request.app[RIGHTS], caller(request), rid)
+    return await stream_zip(request, f"subject-request-{rid}.zip", chunks)
 
 
 async def execute_subject_request(request: web.Request) -> web.Response:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
 from service.errors import InvalidInput
 from service.pagination import parse_limit
+from service.times import parse_time
 
 
 class UnsupportedMediaType(InvalidInput):
@@ -48,13 +49,7 @@ def time_param(request: web.Request, name: str) -> datetime | None:
     value = request.query.get(name)
     if value is None or value == "":
         return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(
-            f"{name} must be an ISO 8601 date or time, e.g. 2026-11-25T10:00:00Z", name
-        ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parse_time(value, name)
 
 
 def path_id(request: web.Request, name: str = "id") -> int:

@@ -12,6 +12,7 @@ from service import customers, export, history, marketing, rights
 from service.access import login, token_hash
 from service.api.auth import caller
 from service.api.params import page_params, time_param
+from service.api.responses import original, stream_zip
 from service.appkeys import BLOBS, DB, EXECUTOR, HASHER, RIGHTS, SETTINGS
 from service.audit import list_audit
 from service.errors import AuthenticationFailed, InvalidInput
@@ -163,12 +164,7 @@ async def raw(request: web.Request) -> web.Response:
     data, content_type = await history.read_raw(
         request.app[DB], request.app[BLOBS], request.app[EXECUTOR], caller(request), iid
     )
-    extension = ".eml" if content_type == "message/rfc822" else ""
-    return web.Response(
-        body=data,
-        content_type=content_type,
-        headers={"Content-Disposition": f'attachment; filename="interaction-{iid}{extension}"'},
-    )
+    return original(iid, data, content_type)
 
 
 async def link(request: web.Request) -> web.StreamResponse:
@@ -260,20 +256,8 @@ async def privacy_request(request: web.Request) -> web.Response:
 
 async def privacy_export(request: web.Request) -> web.StreamResponse:
     rid = _id(request)
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "application/zip",
-            "Content-Disposition": f'attachment; filename="subject-request-{rid}.zip"',
-            "Cache-Control": "private, no-store",
-        }
-    )
-    async for chunk in export.export_zip(request.app[RIGHTS], caller(request), rid):
-        if not response.prepared:
-            await response.prepare(request)
-        if chunk:
-            await response.write(chunk)
-    await response.write_eof()
-    return response
+    chunks = export.export_zip(request.app[RIGHTS], caller(request), rid)
+    return await stream_zip(request, f"subject-request-{rid}.zip", chunks)
 
 
 async def privacy_execute(request: web.Request) -> web.StreamResponse:
