@@ -23,6 +23,7 @@ from service.whisper_model import bundled_model_dir
 from storage.audit import AuditFilter, list_entries
 from storage.interactions import Interaction
 from tests.conftest import Kirjuri
+from tests.plugins import kirjuri_test_plugin as test_plugin
 from tests.speech import Turn, heard, mono_call, phone_call
 from tests.whisper_checkpoint import ct2_to_openai_checkpoint
 
@@ -91,7 +92,8 @@ async def add_customer(kirjuri: Kirjuri, headers: dict[str, str]) -> int:
 async def test_finnish_stereo_call_is_transcribed_with_speakers_onto_the_customer_timeline(
     kirjuri_factory: Any, call_settings: Settings, tmp_path: Path
 ) -> None:
-    kirjuri = await kirjuri_factory(call_settings)
+    test_plugin.EVENTS.clear()  # the test plugin sees every event, as a webhook would
+    kirjuri = await kirjuri_factory(call_settings.replace("plugins", modules=[test_plugin.__name__]))
     headers = await kirjuri.login("agent")
     customer_id = await add_customer(kirjuri, headers)
     recording = phone_call(
@@ -132,6 +134,8 @@ async def test_finnish_stereo_call_is_transcribed_with_speakers_onto_the_custome
     assert [i["id"] for i in timeline["items"]] == [iid]
     found = await kirjuri.get_json("/api/v1/interactions?q=suoramarkkino*", headers)
     assert [i["id"] for i in found["items"]] == [iid]
+    transcribed = [e["data"] for e in test_plugin.EVENTS if e["type"] == "interaction.transcribed"]
+    assert transcribed == [{"interaction_id": iid, "customer_id": customer_id, "language": "fi"}]
 
 
 @pytest.mark.parametrize(
