@@ -24,7 +24,7 @@ from storage.access import ROLES, add_token, add_user, record_login, token_by_ha
 from storage.base import utcnow
 from storage.engine import Database
 
-SCOPES = ("ingest", "marketing", "crm")
+SCOPES = ("ingest", "marketing", "crm", "metrics")
 _USERNAME = re.compile(r"[\w.-]{1,100}")
 _RANK = {role: i for i, role in enumerate(ROLES)}
 _HASHER = PasswordHasher()  # argon2id with the library's current recommended parameters

@@ -31,6 +31,7 @@ from service.appkeys import (
     EXECUTOR,
     HASHER,
     INGESTOR,
+    METRICS,
     PARSER,
     PLUGINS,
     RIGHTS,
@@ -39,6 +40,7 @@ from service.appkeys import (
 )
 from service.ingest import Ingestor
 from service.marketing import Hasher, MarketingService
+from service.metrics import HttpMetrics
 from service.plugins import connector_setups, plugin_manager
 from service.processes import background_pool, die_with_parent
 from service.register import load_register
@@ -203,11 +205,13 @@ async def _stop(task: asyncio.Task[None] | None) -> None:
 
 def create_app(settings: Settings) -> web.Application:
     """A ready-to-run Kirjuri application for these settings."""
+    metrics = HttpMetrics()
     app = web.Application(
-        middlewares=[problem_middleware, auth_middleware, ui_middleware],
+        middlewares=[metrics.middleware(), problem_middleware, auth_middleware, ui_middleware],
         client_max_size=settings.http.max_body_bytes,
     )
     app[SETTINGS] = settings
+    app[METRICS] = metrics
     app[BACKGROUND] = []
     app[PLUGINS] = plugin_manager(settings.plugins.modules)
     app.cleanup_ctx.extend([_executor, _database, _ingest, _transcription, _marketing, _rights, _webhooks])

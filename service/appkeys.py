@@ -10,6 +10,7 @@ from aiohttp import web
 
 from service.ingest import Ingestor
 from service.marketing import Hasher
+from service.metrics import HttpMetrics
 from service.rights import RightsContext
 from service.settings import Settings
 from service.transcription import TranscriptionService
@@ -27,3 +28,4 @@ HASHER = web.AppKey("hasher", Hasher)  # the keyed hash marketing bans keep of i
 BACKGROUND = web.AppKey("background", list[asyncio.Task[None]])
 RIGHTS = web.AppKey("rights", RightsContext)  # what subject requests and retention need
 PLUGINS = web.AppKey("plugins", pluggy.PluginManager)  # the hooks of service.hookspecs
+METRICS = web.AppKey("metrics", HttpMetrics)  # this process's HTTP figures

@@ -11,9 +11,10 @@ from service import access, customers, export, history, marketing, rights, webho
 from service.api.auth import caller
 from service.api.params import bool_param, int_param, json_body, page_params, path_id, time_param
 from service.api.responses import original, stream_zip
-from service.appkeys import BLOBS, DB, EXECUTOR, HASHER, RIGHTS, SETTINGS
+from service.appkeys import BLOBS, DB, EXECUTOR, HASHER, METRICS, RIGHTS, SETTINGS
 from service.audit import list_audit
 from service.errors import InvalidInput
+from service.metrics import require_metrics, store_lines
 from service.pagination import decode_cursor, encode_cursor
 from storage.audit import AuditFilter
 
@@ -366,3 +367,13 @@ async def webhook_deliveries(request: web.Request) -> web.Response:
 async def redeliver_webhook(request: web.Request) -> web.Response:
     await webhooks.send_again(request.app[DB], caller(request), path_id(request))
     return web.json_response({"status": "pending"}, status=202)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text format: this process's HTTP figures and the store's state."""
+    require_metrics(caller(request))
+    lines = request.app[METRICS].lines() + await request.app[DB].run_read(store_lines)
+    return web.Response(
+        body=("\n".join(lines) + "\n").encode(),
+        headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+    )

@@ -762,6 +762,20 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/api/v1/metrics": {
+        "get": {
+            "summary": "Prometheus text format: HTTP requests and latency by route (this process), "
+            "interactions by channel, jobs by kind and status, job latency, transcription RTF, webhook "
+            "deliveries (token scope metrics, or role admin)",
+            "responses": {
+                "200": {
+                    "description": "Metrics",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                },
+                **_problems(401, 403),
+            },
+        }
+    },
     "/api/v1/webhooks": {
         "post": {
             "summary": "Subscribe a URL to events (role admin). Deliveries are JSON POSTs "

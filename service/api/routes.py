@@ -32,6 +32,7 @@ ROUTES: list[tuple[str, str, object]] = [
     ("POST", "/api/v1/interactions/{id}/link", handlers.link_interaction),
     ("GET", "/api/v1/subjects", handlers.subjects),
     ("GET", "/api/v1/audit", handlers.audit),
+    ("GET", "/api/v1/metrics", handlers.metrics),
     ("POST", "/api/v1/webhooks", handlers.create_webhook),
     ("GET", "/api/v1/webhooks", handlers.list_webhooks),
     ("DELETE", "/api/v1/webhooks/{id}", handlers.delete_webhook),
