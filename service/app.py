@@ -92,7 +92,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
             except Exception:  # a plugin's failure must not undo or hide a committed change
                 log.exception("a plugin's on_event failed")
 
-    db.event_sink = on_events
+    if hook.on_event.get_hookimpls():  # no listening plugin: commits register nothing
+        db.event_sink = on_events
     await db.open()
     app[DB] = db
     app[BLOBS] = BlobStore(settings.storage.blob_dir)

@@ -352,6 +352,14 @@ def parse_sources(value: Any, default: str) -> dict[str, str]:
     return {k: v.strip() or default for k, v in value.items()}
 
 
+class _RolledBack(Exception):
+    """Ends a dry run's transaction (rolling it back) with what it would have done."""
+
+    def __init__(self, result: dict[str, Any], created: bool) -> None:
+        self.result = result
+        self.created = created
+
+
 async def upsert_external(
     db: Database,
     who: Principal,
@@ -370,62 +378,44 @@ async def upsert_external(
     `dry_run` everything is checked and the transaction rolled back.
     """
     who.require_scope("crm")
-    try:
-        return await _upsert(db, who, source, external_id, change, sources, dry_run)
-    except _RolledBack as done:
-        return done.result, done.created
-
-
-class _RolledBack(Exception):
-    """Ends a dry run's transaction (rolling it back) with what it would have done."""
-
-    def __init__(self, result: dict[str, Any], created: bool) -> None:
-        self.result = result
-        self.created = created
-
-
-async def _upsert(
-    db: Database,
-    who: Principal,
-    source: str,
-    external_id: str,
-    change: CustomerChange,
-    sources: dict[str, str],
-    dry_run: bool,
-) -> tuple[dict[str, Any], bool]:
     for name, value in (("source", source), ("external_id", external_id)):
         if not _SOURCE.fullmatch(value):
             raise InvalidInput(f"{name} is 1-100 letters, digits or . : @ _ -", name)
-    async with db.write() as session:
-        customer = await customer_by_external_id(session, source, external_id)
-        created = customer is None
-        if customer is None:
-            if not change.fields.get("name"):
-                raise InvalidInput("name is required for a new customer", "name")
-            customer = Customer(name=change.fields["name"], identifiers=[], field_sources={})
-            session.add(customer)
+    try:
+        async with db.write() as session:
+            customer = await customer_by_external_id(session, source, external_id)
+            created = customer is None
+            if customer is None:
+                if not change.fields.get("name"):
+                    raise InvalidInput("name is required for a new customer", "name")
+                customer = Customer(name=change.fields["name"], identifiers=[], field_sources={})
+                session.add(customer)
+                await session.flush()
+                session.add(
+                    CustomerExternalId(customer_id=customer.id, source=source, external_id=external_id)
+                )
+            changed, added = await _apply(session, who, customer, change, None, keep_history=not created)
+            now = utcnow().isoformat()
+            recorded = dict(customer.field_sources or {})
+            for name in change.given():
+                label = sources.get(name, source)
+                if created or name in changed or recorded.get(name, {}).get("source") != label:
+                    recorded[name] = {"source": label, "at": now}
+            if recorded != (customer.field_sources or {}):
+                customer.field_sources = recorded
+            linked = await _link_earlier(session, customer.id, added)
+            if created or changed or linked:
+                add_entry(
+                    session,
+                    who.actor,
+                    "customer.sync",
+                    customer.id,
+                    detail={"source": source, "created": created, "fields": changed, "linked": len(linked)},
+                )
             await session.flush()
-            session.add(CustomerExternalId(customer_id=customer.id, source=source, external_id=external_id))
-        changed, added = await _apply(session, who, customer, change, None, keep_history=not created)
-        now = utcnow().isoformat()
-        recorded = dict(customer.field_sources or {})
-        for name in change.given():
-            label = sources.get(name, source)
-            if created or name in changed or recorded.get(name, {}).get("source") != label:
-                recorded[name] = {"source": label, "at": now}
-        if recorded != (customer.field_sources or {}):
-            customer.field_sources = recorded
-        linked = await _link_earlier(session, customer.id, added)
-        if created or changed or linked:
-            add_entry(
-                session,
-                who.actor,
-                "customer.sync",
-                customer.id,
-                detail={"source": source, "created": created, "fields": changed, "linked": len(linked)},
-            )
-        await session.flush()
-        result = customer_to_dict(customer) | {"linked_interactions": linked, "changed": changed}
-        if dry_run:
-            raise _RolledBack(result, created)
-        return result, created
+            result = customer_to_dict(customer) | {"linked_interactions": linked, "changed": changed}
+            if dry_run:
+                raise _RolledBack(result, created)
+            return result, created
+    except _RolledBack as done:
+        return done.result, done.created

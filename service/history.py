@@ -100,20 +100,22 @@ def interaction_detail(i: Interaction) -> dict[str, Any]:
     }
 
 
-def _filter(query: HistoryQuery) -> InteractionFilter:
+def _filter(query: HistoryQuery) -> tuple[InteractionFilter, str | None]:
+    """The filter of a history query, and its parsed full-text expression (None without q)."""
     if query.channel is not None and query.channel not in CHANNELS:
         raise InvalidInput(f"channel must be one of {', '.join(CHANNELS)}", "channel")
     if query.since and query.until and query.since >= query.until:
         raise InvalidInput("since must be before until", "since")
+    expression = parse_query(query.q) if query.q is not None else None
     return InteractionFilter(
         customer_id=query.customer_id,
         channel=query.channel,
         since=query.since,
         until=query.until,
         unlinked=query.unlinked,
-        match_ids=matching_ids(parse_query(query.q)) if query.q is not None else None,
+        match_ids=matching_ids(expression) if expression is not None else None,
         tag=query.tag,
-    )
+    ), expression
 
 
 async def _page(
@@ -139,10 +141,10 @@ async def search_history(
 ) -> Page:
     """Interactions matching the query, newest first. Raises InvalidInput for a bad query."""
     who.require_role("agent")
-    rows, total, nxt = await _page(db, _filter(query), cursor, limit)
+    flt, expression = _filter(query)
+    rows, total, nxt = await _page(db, flt, cursor, limit)
     snippets: dict[int, str] = {}
-    if query.q is not None and rows:
-        expression = parse_query(query.q)
+    if expression is not None and rows:
         snippets = await db.run_read(
             lambda session: matched_snippets(session, expression, [r.id for r in rows])
         )

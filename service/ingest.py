@@ -154,7 +154,10 @@ class Ingestor:
         self.internal_domains = list(internal_domains)
         self.max_batch = max_batch
         self.job_max_attempts = job_max_attempts
+        # the hooks some plugin implements: none costs nothing on the capture path
         self.plugins = plugins
+        self._tags_hook = bool(plugins and plugins.hook.extra_tags.get_hookimpls())
+        self._match_hook = bool(plugins and plugins.hook.match_customer.get_hookimpls())
         self.jobs_queued = asyncio.Event()  # set when a commit queued background jobs
         self._to_blobs: asyncio.Queue[_Pending] = asyncio.Queue()
         self._to_rows: asyncio.Queue[_Pending] = asyncio.Queue()
@@ -295,7 +298,7 @@ class Ingestor:
         index_interactions(
             session, [(iid, cap.subject, cap.body, _participant_text(cap)) for iid, cap in new]
         )
-        if self.plugins is not None:
+        if self._tags_hook and self.plugins is not None:
             for iid, cap, decision in zip(ids, caps, decisions, strict=True):
                 if iid is not None:
                     view = plugin_view(cap) | {"id": iid, "customer_id": decision.customer_id}
@@ -347,7 +350,7 @@ class Ingestor:
         decisions = [
             decide_by_business_id(d, cs, by_business_id) for d, cs in zip(decisions, candidates, strict=True)
         ]
-        if self.plugins is not None:
+        if self._match_hook:
             decisions = [self._plugin_match(session, d, cap) for d, cap in zip(decisions, caps, strict=True)]
         return decisions
 

@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.access import Principal
@@ -480,13 +480,8 @@ def _hold_facts(hold: LegalHold) -> dict[str, Any]:
 
 
 async def _count_changes(session: AsyncSession, customer_id: int) -> int:
-    return len(
-        list(
-            await session.scalars(
-                select(CustomerCorrection.id).where(CustomerCorrection.customer_id == customer_id)
-            )
-        )
-    )
+    query = select(func.count(CustomerCorrection.id)).where(CustomerCorrection.customer_id == customer_id)
+    return await session.scalar(query) or 0
 
 
 async def _redact_requests(session: AsyncSession, subject: Subject) -> int:
