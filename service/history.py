@@ -36,7 +36,7 @@ from storage.interactions import (
     get_interaction,
     list_interactions,
 )
-from storage.search import matched_snippets, matching_ids, parse_query
+from storage.search import SearchQuery, matched_snippets, matching_ids, parse_query
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ def interaction_detail(i: Interaction) -> dict[str, Any]:
     }
 
 
-def _filter(query: HistoryQuery) -> tuple[InteractionFilter, str | None]:
+def _filter(query: HistoryQuery) -> tuple[InteractionFilter, SearchQuery | None]:
     """The filter of a history query, and its parsed full-text expression (None without q)."""
     if query.channel is not None and query.channel not in CHANNELS:
         raise InvalidInput(f"channel must be one of {', '.join(CHANNELS)}", "channel")

@@ -1,14 +1,21 @@
 """Full-text search over interactions: the query language people type, and the index.
 
-SQLite keeps an FTS5 table `interaction_fts` (subject, body, participants) whose rowid is the
-interaction id. Its tokenizer is `unicode61` with diacritics kept, so Finnish and Swedish
-letters (ä, ö, å) are letters of a word, fold case (Ä = ä) and stay distinct from a and o.
+Both databases keep a table `interaction_fts` (rowid = the interaction id, subject, body,
+participants). On SQLite it is an FTS5 table whose tokenizer is `unicode61` with diacritics
+kept, so Finnish and Swedish letters (ä, ö, å) are letters of a word, fold case (Ä = ä) and
+stay distinct from a and o. On PostgreSQL it is a plain table with a generated `document`
+tsvector under a GIN index: the text stemmed with the `finnish`, `swedish` and `english`
+configurations side by side (a mail's language is not known), so "lasku" finds "laskun" and
+"laskuja"; a query term is stemmed the same three ways and matches any of them.
 
 Query language, parsed here and never handed raw to FTS5 (so no input can be an FTS5 syntax
 error or inject column filters):
   word          must appear          "two words"   phrase
   word*         prefix (lasku*)      a OR b        either
   -word         must not appear      alice@example.fi  matched as the phrase alice example fi
+
+A parsed query (`SearchQuery`) becomes an FTS5 MATCH expression or a PostgreSQL tsquery when
+the statement is compiled for its database (`matching_ids`), so callers never say which.
 """
 
 from __future__ import annotations
@@ -18,8 +25,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, column, text
+from sqlalchemy import Integer, String, bindparam, column, select, table, text
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ColumnElement
+from sqlalchemy.types import NullType
 
 from storage.errors import BadQuery
 
@@ -38,6 +49,42 @@ class Term:
     def fts(self) -> str:
         quoted = '"' + self.text.replace('"', '""') + '"'
         return quoted + " *" if self.prefix else quoted
+
+    def tsquery(self, compiler: SQLCompiler, **kw: Any) -> str:
+        """This term as a PostgreSQL tsquery: stemmed in each language, any of them matching."""
+        value = self.text
+        if self.prefix:  # to_tsquery's own syntax: a quoted literal, then :* for the prefix
+            value = "'" + self.text.replace("\\", "\\\\").replace("'", "''") + "':*"
+        param = compiler.process(bindparam(None, value, type_=String, unique=True), **kw)
+        fn = "to_tsquery" if self.prefix else "phraseto_tsquery"
+        return "(" + " || ".join(f"{fn}('{cfg}', {param})" for cfg in LANGUAGES) + ")"
+
+
+LANGUAGES = ("finnish", "swedish", "english")  # PostgreSQL text-search configurations
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """A parsed query: all of `groups` (each: any of its terms) and none of `negatives`."""
+
+    groups: tuple[tuple[Term, ...], ...]
+    negatives: tuple[Term, ...]
+
+    def fts5(self) -> str:
+        """The SQLite FTS5 MATCH expression."""
+        expr = " AND ".join(
+            "(" + " OR ".join(t.fts() for t in g) + ")" if len(g) > 1 else g[0].fts() for g in self.groups
+        )
+        for term in self.negatives:
+            expr = f"({expr}) NOT {term.fts()}"
+        return expr
+
+    def tsquery(self, compiler: SQLCompiler, **kw: Any) -> str:
+        """The PostgreSQL tsquery expression (SQL text with bound parameters)."""
+        expr = " && ".join("(" + " || ".join(t.tsquery(compiler, **kw) for t in g) + ")" for g in self.groups)
+        for term in self.negatives:
+            expr = f"({expr}) && !!{term.tsquery(compiler, **kw)}"
+        return expr
 
 
 def _tokens(query: str) -> list[tuple[str, bool]]:
@@ -68,8 +115,8 @@ def _tokens(query: str) -> list[tuple[str, bool]]:
     return out
 
 
-def parse_query(query: str) -> str:
-    """Turn what a person typed into a safe FTS5 MATCH expression.
+def parse_query(query: str) -> SearchQuery:
+    """Turn what a person typed into a safe search (see the module docstring).
 
     Raises BadQuery saying what is wrong: empty, too long, an unclosed quote, a term with no
     letters or digits, OR without a term on both sides, or nothing but exclusions.
@@ -108,39 +155,87 @@ def parse_query(query: str) -> str:
         raise BadQuery("OR needs a search term on both sides")
     if not groups:
         raise BadQuery("a search needs at least one term that is not excluded")
-    expr = " AND ".join(
-        "(" + " OR ".join(t.fts() for t in g) + ")" if len(g) > 1 else g[0].fts() for g in groups
-    )
-    for term in negatives:
-        expr = f"({expr}) NOT {term.fts()}"
-    return expr
+    return SearchQuery(tuple(tuple(g) for g in groups), tuple(negatives))
 
 
-def matching_ids(expression: str) -> Any:
-    """A selectable of interaction ids matching a parsed expression (see `parse_query`)."""
-    return (
-        text("SELECT rowid FROM interaction_fts WHERE interaction_fts MATCH :fts_q")
-        .bindparams(fts_q=expression)
-        .columns(column("rowid", Integer))
-    )
+FTS = table("interaction_fts", column("rowid", Integer), column("document"))
+
+
+class Matches(ColumnElement[bool]):
+    """`interaction_fts` rows matching a query: FTS5 MATCH or tsvector @@ tsquery.
+
+    Untyped on purpose: SQLite renders a Boolean condition as `… = 1`, and FTS5 only takes
+    a bare MATCH as its constraint."""
+
+    type = NullType()  # type: ignore[assignment]
+    inherit_cache = False
+
+    def __init__(self, query: SearchQuery) -> None:
+        self.query = query
+
+
+@compiles(Matches)
+def _match_fts5(element: Matches, compiler: SQLCompiler, **kw: Any) -> str:
+    param = compiler.process(bindparam(None, element.query.fts5(), type_=String, unique=True), **kw)
+    return f"interaction_fts MATCH {param}"
+
+
+@compiles(Matches, "postgresql")
+def _match_tsquery(element: Matches, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"interaction_fts.document @@ ({element.query.tsquery(compiler, **kw)})"
+
+
+def matching_ids(query: SearchQuery) -> Any:
+    """A selectable of the ids (column `rowid`) of interactions matching a parsed query."""
+    return select(FTS.c.rowid).where(Matches(query))
 
 
 MARK_START, MARK_END = "\x02", "\x03"
 
 
-def matched_snippets(session: Session, expression: str, ids: Sequence[int]) -> dict[int, str]:
-    """For these interactions, a few words around where the parsed expression matched, with
-    each matched word between MARK_START and MARK_END (FTS5 `snippet()`, subject or body)."""
+class _Headlines(ColumnElement[str]):
+    """PostgreSQL `ts_headline` of subject and body for the query, once per language."""
+
+    type = String()
+    inherit_cache = False
+
+    def __init__(self, query: SearchQuery) -> None:
+        self.query = query
+
+
+@compiles(_Headlines, "postgresql")
+def _headlines(element: _Headlines, compiler: SQLCompiler, **kw: Any) -> str:
+    tsq = element.query.tsquery(compiler, **kw)
+    options = f'StartSel="{MARK_START}", StopSel="{MARK_END}", MaxWords=16, MinWords=8, ShortWord=2'
+    doc = "interaction_fts.subject || ' — ' || interaction_fts.body"
+    return (
+        "concat_ws('\x01', "
+        + ", ".join(f"ts_headline('{cfg}', {doc}, {tsq}, '{options}')" for cfg in LANGUAGES)
+        + ")"
+    )
+
+
+def matched_snippets(session: Session, query: SearchQuery, ids: Sequence[int]) -> dict[int, str]:
+    """For these interactions, a few words around where the query matched, with each matched
+    word between MARK_START and MARK_END (FTS5 `snippet()`, or PostgreSQL's `ts_headline` in
+    the language whose stems matched)."""
     if not ids:
         return {}
-    rows = session.execute(
-        text(
-            "SELECT rowid, snippet(interaction_fts, -1, :a, :b, '…', 16) FROM interaction_fts "
-            "WHERE interaction_fts MATCH :q AND rowid IN :ids"
-        ).bindparams(bindparam("ids", expanding=True)),
-        {"a": MARK_START, "b": MARK_END, "q": expression, "ids": list(ids)},
-    )
-    return {rowid: snippet for rowid, snippet in rows}
+    if session.get_bind().dialect.name != "postgresql":
+        rows = session.execute(
+            text(
+                "SELECT rowid, snippet(interaction_fts, -1, :a, :b, '…', 16) FROM interaction_fts "
+                "WHERE interaction_fts MATCH :q AND rowid IN :ids"
+            ).bindparams(bindparam("ids", expanding=True)),
+            {"a": MARK_START, "b": MARK_END, "q": query.fts5(), "ids": list(ids)},
+        )
+        return {rowid: snippet for rowid, snippet in rows}
+    found = session.execute(select(FTS.c.rowid, _Headlines(query)).where(FTS.c.rowid.in_(list(ids))))
+    out: dict[int, str] = {}
+    for rowid, joined in found:
+        headlines = joined.split("\x01")
+        out[rowid] = next((h for h in headlines if MARK_START in h), headlines[0])
+    return out
 
 
 def index_interactions(session: Session, rows: Sequence[tuple[int, str, str, str]]) -> None:
@@ -184,5 +279,7 @@ def purge_deleted_terms(session: Session) -> None:
     FTS5 records a deletion as a marker in a new segment and leaves the document's terms in
     the older ones until segments are merged (SQLite 3.42's 'secure-delete' option removes
     them at once; the SQLite of this Python is 3.40). Costs about a second per 100,000 mails.
+    PostgreSQL deletes index entries with their rows (VACUUM reclaims the space): nothing to do.
     """
-    session.execute(text("INSERT INTO interaction_fts(interaction_fts) VALUES ('optimize')"))
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(text("INSERT INTO interaction_fts(interaction_fts) VALUES ('optimize')"))

@@ -1,12 +1,14 @@
 """Shared fixtures: a real Kirjuri app on loopback (HTTP via aiohttp's test server, SMTP on a
-free port on the same loop), a fresh SQLite file per test, and small factories for staff
-users, logins and mail."""
+free port on the same loop), a fresh SQLite file per test (or, with
+KIRJURI_TEST_DATABASE=postgresql, a fresh database on a PostgreSQL server the session starts:
+tests/postgres.py), and small factories for staff users, logins and mail."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import smtplib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,22 +25,59 @@ from connectors.smtp import SMTP_SERVER
 from service.access import create_user
 from service.app import create_app
 from service.appkeys import DB
-from service.settings import Settings, load_settings
+from service.settings import Secret, Settings, load_settings
+from tests import postgres
 
 PASSWORD = "correct horse battery"
 
 
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[postgres.PostgresServer | None]:
+    """The session's PostgreSQL server on the PostgreSQL run, None on the SQLite one."""
+    if not postgres.wanted():
+        yield None
+        return
+    server = postgres.PostgresServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def database_url(postgres_server: postgres.PostgresServer | None) -> Iterator[str]:
+    """A fresh PostgreSQL database for this test, or "" for the SQLite file in the data dir."""
+    if postgres_server is None:
+        yield ""
+        return
+    url = postgres_server.new_database()
+    try:
+        yield url
+    finally:
+        postgres_server.drop(url)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
     """Defaults with a fresh data dir and free ports (0 = the OS picks one)."""
     base = load_settings(environ={})
     return (
-        base.replace("storage", data_dir=str(tmp_path / "data"))
+        base.replace("storage", data_dir=str(tmp_path / "data"), url=Secret(database_url))
         .replace("smtp", port=0, accept=["journal@capture.test", "@localhost"])
         .replace("linking", internal_domains=["laskukassa.fi"])
         .replace("ingest", parse_workers=0)  # the CLI test covers the parser processes
         .replace("marketing", workers=0)  # and the detector's
     )
+
+
+def cli_env(settings: Settings) -> dict[str, str]:
+    """The environment for a `kirjuri` command a test runs on the same store as its app: no
+    KIRJURI_* settings from outside, and this test's database when it is not the SQLite file."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KIRJURI_")}
+    if settings.storage.url:
+        env["KIRJURI_STORAGE_URL"] = settings.storage.url.reveal()
+    return env
 
 
 @dataclass
@@ -112,6 +151,7 @@ def make_mail(
 
 @pytest.fixture
 def kirjuri_factory(
+    database_url: str,  # set up before the app and dropped after it has shut down
     aiohttp_client: Callable[..., Any],
 ) -> Callable[[Settings], Any]:
     async def start(settings: Settings) -> Kirjuri:

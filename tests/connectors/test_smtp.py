@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
-import sqlite3
 import subprocess
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from service.settings import Settings
+from storage.engine import Database
+from storage.interactions import Interaction
 from tests.conftest import Kirjuri, make_mail
 
 
@@ -48,12 +50,14 @@ async def test_reply_comes_only_after_the_row_and_blob_are_on_disk(
     raw = make_mail(message_id="<durable-1@example.fi>")
     code, _ = await kirjuri.send(raw)
     assert code == 250
-    # read the database file with a separate plain sqlite3 connection, as a crash-restart would
-    db = sqlite3.connect(Path(settings.storage.data_dir) / "kirjuri.db")
-    (blob,) = db.execute(
-        "SELECT raw_blob FROM interactions WHERE message_id = '<durable-1@example.fi>'"
-    ).fetchone()
-    db.close()
+    # read the store through a connection of its own, as a process started after a crash would
+    db = Database(settings.storage.database_url)
+    async with db.read() as session:
+        blob = await session.scalar(
+            select(Interaction.raw_blob).where(Interaction.message_id == "<durable-1@example.fi>")
+        )
+    await db.close()
+    assert blob is not None
     assert (settings.storage.blob_dir / blob[:2] / blob).read_bytes() == raw
 
 

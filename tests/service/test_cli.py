@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -107,13 +106,6 @@ def add_admin(data_dir: Path) -> subprocess.CompletedProcess[str]:
         str(data_dir),
         stdin=PASSWORD + "\n",
     )
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    s = Server(tmp_path / "data")
-    yield s
-    s.kill()
 
 
 async def login_and_list(server: Server) -> list[dict]:

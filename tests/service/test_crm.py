@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 from service.access import create_service_token
 from service.appkeys import DB
 from service.settings import Settings
-from tests.conftest import Kirjuri, make_mail
+from tests.conftest import Kirjuri, cli_env, make_mail
 
 
 async def crm_token(kirjuri: Kirjuri, scope: str = "crm") -> dict[str, str]:
@@ -120,7 +119,7 @@ def run_import(settings: Settings, path: Path, *extra: str) -> tuple[int, dict[s
         capture_output=True,
         text=True,
         timeout=120,
-        env={k: v for k, v in os.environ.items() if not k.startswith("KIRJURI_")},
+        env=cli_env(settings),
     )
     return done.returncode, json.loads(done.stdout), done.stderr
 

@@ -25,7 +25,7 @@ from service.appkeys import DB
 from service.settings import Settings
 from storage.search import replace_body_text
 from storage.transcripts import SegmentRow, TranscriptRow, replace_transcript
-from tests.conftest import Kirjuri, make_mail
+from tests.conftest import Kirjuri, cli_env, make_mail
 
 NAME = "Zyxwick Quornby"
 EMAIL = "zyx.quornby@example.fi"
@@ -473,7 +473,7 @@ async def test_retention_from_the_command_line(kirjuri_factory: Any, settings: S
             capture_output=True,
             text=True,
             timeout=120,
-            env={k: v for k, v in os.environ.items() if not k.startswith("KIRJURI_")},
+            env=cli_env(settings),
         )
         assert done.returncode == 0, done.stderr
         return dict(json.loads(done.stdout))

@@ -28,4 +28,4 @@ def test_typed_queries(typed: str, fts: str | None) -> None:
         with pytest.raises(BadQuery, match="unclosed quote"):
             parse_query(typed)
     else:
-        assert parse_query(typed) == fts
+        assert parse_query(typed).fts5() == fts
