@@ -20,8 +20,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/kirjuri serve
 
+# the whole suite twice: on the embedded SQLite store, then on a PostgreSQL server the tests
+# start themselves (tests/postgres.py; needs Debian's postgresql package)
 test: $(STAMP)
 	$(BIN)/pytest
+	KIRJURI_TEST_DATABASE=postgresql $(BIN)/pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -36,7 +36,7 @@ from storage.interactions import (
     get_interaction,
     list_interactions,
 )
-from storage.search import SearchQuery, matched_snippets, matching_ids, parse_query
+from storage.search import SearchQuery, matched_snippets, parse_query
 
 
 @dataclass(frozen=True)
@@ -113,14 +113,14 @@ def _filter(query: HistoryQuery) -> tuple[InteractionFilter, SearchQuery | None]
         since=query.since,
         until=query.until,
         unlinked=query.unlinked,
-        match_ids=matching_ids(expression) if expression is not None else None,
+        match=expression,
         tag=query.tag,
     ), expression
 
 
 async def _page(
     db: Database, flt: InteractionFilter, cursor: str | None, limit: int
-) -> tuple[list[Interaction], int, str | None]:
+) -> tuple[list[Interaction], int, bool, str | None]:
     before = decode_cursor(cursor, 2)
     key = None
     if before:
@@ -128,12 +128,11 @@ async def _page(
             key = (datetime.fromisoformat(before[0]), int(before[1]))
         except (TypeError, ValueError):
             raise InvalidInput("the cursor is not one this service gave out", "cursor") from None
-    async with db.read() as session:
-        rows, total = await list_interactions(session, flt, key, limit)
+    rows, total, exact = await db.run_read(lambda session: list_interactions(session, flt, key, limit))
     nxt = None
     if rows and len(rows) == limit:
         nxt = encode_cursor([rows[-1].occurred_at.isoformat(), rows[-1].id])
-    return rows, total, nxt
+    return rows, total, exact, nxt
 
 
 async def search_history(
@@ -142,7 +141,7 @@ async def search_history(
     """Interactions matching the query, newest first. Raises InvalidInput for a bad query."""
     who.require_role("agent")
     flt, expression = _filter(query)
-    rows, total, nxt = await _page(db, flt, cursor, limit)
+    rows, total, exact, nxt = await _page(db, flt, cursor, limit)
     snippets: dict[int, str] = {}
     if expression is not None and rows:
         snippets = await db.run_read(
@@ -156,7 +155,7 @@ async def search_history(
         detail={"count": len(rows), "ids": [r.id for r in rows], "searched": query.q is not None},
     )
     items = [interaction_summary(r) | ({"match": snippets[r.id]} if r.id in snippets else {}) for r in rows]
-    return Page(items, total, nxt)
+    return Page(items, total, nxt, exact)
 
 
 async def read_interaction(db: Database, who: Principal, interaction_id: int) -> dict[str, Any]:
@@ -263,7 +262,7 @@ async def subject_lookup(
     if customer is not None:
         pairs = list(dict.fromkeys(pairs + [(i.kind, i.value) for i in customer.identifiers]))
     flt = InteractionFilter(customer_id=customer.id if customer else None, naming=pairs)
-    rows, total, nxt = await _page(db, flt, cursor, limit)
+    rows, total, exact, nxt = await _page(db, flt, cursor, limit)
     await record(
         db,
         who,
@@ -274,5 +273,5 @@ async def subject_lookup(
     return {
         "customer": customer_to_dict(customer) if customer else None,
         "identifiers": [{"kind": k, "value": v} for k, v in pairs],
-        "interactions": Page([interaction_summary(r) for r in rows], total, nxt).to_dict(),
+        "interactions": Page([interaction_summary(r) for r in rows], total, nxt, exact).to_dict(),
     }

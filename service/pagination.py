@@ -1,4 +1,8 @@
-"""List pages: `{"items", "total", "next"}` with an opaque cursor, and the limit rules."""
+"""List pages: `{"items", "total", "next"}` with an opaque cursor, and the limit rules.
+
+A page of interactions also says `total_exact`: false when counting every match would cost
+more than the page itself (a search for a very common word), and `total` is then a lower
+bound ("10000 or more")."""
 
 from __future__ import annotations
 
@@ -20,9 +24,10 @@ class Page:
     items: list[dict[str, Any]]
     total: int
     next: str | None
+    total_exact: bool = True
 
     def to_dict(self) -> dict[str, Any]:
-        return {"items": self.items, "total": self.total, "next": self.next}
+        return {"items": self.items, "total": self.total, "next": self.next, "total_exact": self.total_exact}
 
 
 def encode_cursor(values: list[Any]) -> str:

@@ -30,7 +30,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ColumnElement
-from sqlalchemy.types import NullType
+from sqlalchemy.types import DateTime, NullType
 
 from storage.errors import BadQuery
 
@@ -183,6 +183,28 @@ def _match_fts5(element: Matches, compiler: SQLCompiler, **kw: Any) -> str:
 @compiles(Matches, "postgresql")
 def _match_tsquery(element: Matches, compiler: SQLCompiler, **kw: Any) -> str:
     return f"interaction_fts.document @@ ({element.query.tsquery(compiler, **kw)})"
+
+
+class Unindexed(ColumnElement[Any]):
+    """A column as a sort key no index can provide (SQLite `+col`, PostgreSQL `col + 0`), so
+    the planner starts from the other conditions instead of walking an index in order."""
+
+    inherit_cache = True
+
+    def __init__(self, column: Any) -> None:
+        self.column = column
+        self.type = column.type
+
+
+@compiles(Unindexed)
+def _unindexed_sqlite(element: Unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    return "+" + compiler.process(element.column, **kw)
+
+
+@compiles(Unindexed, "postgresql")
+def _unindexed_postgresql(element: Unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    zero = "interval '0 s'" if isinstance(getattr(element.type, "impl", element.type), DateTime) else "0"
+    return f"({compiler.process(element.column, **kw)} + {zero})"
 
 
 def matching_ids(query: SearchQuery) -> Any:

@@ -85,6 +85,10 @@ def _page(item: str) -> dict[str, Any]:
             "items": {"type": "array", "items": _ref(item)},
             "total": {"type": "integer"},
             "next": {"type": ["string", "null"]},
+            "total_exact": {
+                "type": "boolean",
+                "description": "false: counting stopped; there are at least `total` (a very common word)",
+            },
         },
     }
 

@@ -1,0 +1,131 @@
+"""Search result pages are complete and newest first whichever way the ids are found.
+
+A rare word (its matches sorted by date) and a common word (the date index walked in chunks,
+asked by id range) must give exactly the matches a brute-force filter gives, in
+(occurred_at, id) order, across pages, with filters, when capture order and dates disagree
+(backdated calls, imported mail), and with an honest total. Runs on SQLite and, in the
+PostgreSQL run, on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from storage import interactions as interactions_module
+from storage.engine import Database
+from storage.interactions import InteractionFilter, NewInteraction, insert_interactions, list_interactions
+from storage.search import index_interactions, parse_query
+
+ROWS = 3100
+
+
+@pytest.fixture
+async def store(tmp_path: Path, database_url: str) -> AsyncIterator[tuple[Database, list[dict[str, Any]]]]:
+    db = Database(database_url or f"sqlite+aiosqlite:///{tmp_path / 'k.db'}")
+    await db.open()
+    rng = random.Random(20261125)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    made: list[dict[str, Any]] = []
+    for n in range(ROWS):
+        words = ["tavallinen"] if n % 3 else []
+        words += ["harvinainen"] if n % 601 == 7 else []
+        # most in capture order; one in ten backdated by up to 60 days, a few dated ahead
+        minutes = n * 10 - (rng.randrange(86400) if n % 10 == 0 else 0) + (5000 if n % 97 == 0 else 0)
+        made.append(
+            {
+                "n": n,
+                "channel": "call" if n % 4 == 0 else "email",
+                "occurred_at": start + timedelta(minutes=minutes),
+                "body": " ".join(words + ["lisää", "tekstiä", str(n)]),
+            }
+        )
+
+    def write(session: Any) -> None:
+        items = [
+            NewInteraction(
+                values={
+                    "channel": m["channel"],
+                    "direction": "in",
+                    "occurred_at": m["occurred_at"],
+                    "captured_at": start,
+                    "subject": "",
+                    "body": m["body"],
+                    "dedup_key": f"t:{m['n']}",
+                    "raw_size": 0,
+                    "needs_review": False,
+                    "parse_errors": [],
+                    "meta": {},
+                },
+                participants=[],
+                attachments=[],
+            )
+            for m in made
+        ]
+        ids = insert_interactions(session, items)
+        for m, iid in zip(made, ids, strict=True):
+            m["id"] = iid
+        index_interactions(
+            session, [(iid, "", m["body"], "") for m, iid in zip(made, ids, strict=True) if iid]
+        )
+
+    await db.run_write(write)
+    yield db, made
+    await db.close()
+
+
+def expected(made: list[dict[str, Any]], word: str, channel: str | None = None) -> list[int]:
+    hits = [m for m in made if word in m["body"].split() and channel in (None, m["channel"])]
+    return [m["id"] for m in sorted(hits, key=lambda m: (m["occurred_at"], m["id"]), reverse=True)]
+
+
+async def all_pages(
+    db: Database, flt: InteractionFilter, limit: int
+) -> tuple[list[int], list[tuple[int, bool]]]:
+    ids: list[int] = []
+    totals: list[tuple[int, bool]] = []
+    before: tuple[datetime, int] | None = None
+    while True:
+        rows, total, exact = await db.run_read(
+            partial(list_interactions, flt=flt, before=before, limit=limit)
+        )
+        totals.append((total, exact))
+        ids += [r.id for r in rows]
+        if len(rows) < limit:
+            return ids, totals
+        before = (rows[-1].occurred_at, rows[-1].id)
+
+
+@pytest.mark.parametrize(
+    ("word", "channel"), [("tavallinen", None), ("tavallinen", "call"), ("harvinainen", None)]
+)
+async def test_every_match_once_newest_first_across_pages(
+    store: tuple[Database, list[dict[str, Any]]], word: str, channel: str | None
+) -> None:
+    db, made = store
+    want = expected(made, word, channel)
+    assert len(want) > (interactions_module.FEW_MATCHES if word == "tavallinen" and not channel else 0)
+    got, totals = await all_pages(db, InteractionFilter(channel=channel, match=parse_query(word)), 70)
+    assert got == want
+    assert totals[0] == (len(want), True)
+
+
+async def test_a_total_past_the_counting_cap_is_a_lower_bound(
+    store: tuple[Database, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, made = store
+    monkeypatch.setattr(interactions_module, "COUNT_CAP", 1500)
+    flt = InteractionFilter(match=parse_query("tavallinen"))
+    rows, total, exact = await db.run_read(lambda session: list_interactions(session, flt, None, 50))
+    assert [r.id for r in rows] == expected(made, "tavallinen")[:50]
+    assert (total, exact) == (1500, False)
+    _, every, exact = await db.run_read(
+        lambda session: list_interactions(session, InteractionFilter(), None, 50)
+    )
+    assert (every, exact) == (1500, False)
