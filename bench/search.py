@@ -46,6 +46,7 @@ from service.appkeys import DB  # noqa: E402
 from service.settings import Secret, load_settings  # noqa: E402
 from storage.engine import Database  # noqa: E402
 from storage.errors import Conflict  # noqa: E402
+from storage.search import guess_language  # noqa: E402
 
 PASSWORD = "bench password 1"
 LASKU = ["lasku", "laskun", "laskuja", "laskut", "laskusta", "laskulle", "laskua", "laskuista"]
@@ -170,6 +171,10 @@ async def generate_postgresql(url: str, rows: int) -> None:
     conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
     try:
         await conn.execute("DROP INDEX IF EXISTS ix_interaction_fts_document")
+        await conn.execute(
+            "CREATE TEMP TABLE fts_load "
+            "(rowid int, subject text, body text, participants text, language text)"
+        )
         t0 = time.perf_counter()
         batch: list[tuple[int, str, str, str]] = []
 
@@ -200,11 +205,21 @@ async def generate_postgresql(url: str, rows: int) -> None:
                 columns=["interaction_id", "role", "kind", "value"],
                 records=[(n + 1, "from", *_participant(n, ch)) for n, ch, _, _ in batch],
             )
+            # as index_interactions does it: the text's language guessed, its tsvector in it
             await conn.copy_records_to_table(
-                "interaction_fts",
-                columns=["rowid", "subject", "body", "participants"],
-                records=[(n + 1, subj, body, _participant(n, ch)[1]) for n, ch, subj, body in batch],
+                "fts_load",
+                columns=["rowid", "subject", "body", "participants", "language"],
+                records=[
+                    (n + 1, subj, body, _participant(n, ch)[1], guess_language(f"{subj} {body}"))
+                    for n, ch, subj, body in batch
+                ],
             )
+            await conn.execute(
+                "INSERT INTO interaction_fts (rowid, subject, participants, language, document) "
+                "SELECT rowid, subject, participants, language::regconfig, to_tsvector(language::regconfig, "
+                "subject || ' ' || body || ' ' || participants) FROM fts_load"
+            )
+            await conn.execute("TRUNCATE fts_load")
             batch.clear()
 
         for item in texts(rows):

@@ -357,8 +357,12 @@ def _search_page(
             .limit(limit)
         )
         return list(sorted_matches), total, True
-    found, exact = _capped_count(session, matches)
     first = 500  # very common: a few hundred rows hold a page
+    if session.get_bind().dialect.name == "postgresql":
+        # counting further costs a heap visit per match (70 ms for 10,000): "more than 2,000"
+        found, exact = FEW_MATCHES, False
+    else:  # FTS5 counts 10,000 matches in a millisecond
+        found, exact = _capped_count(session, matches)
     if exact:  # a known share of all interactions: the first chunk that likely holds a page
         everyone = session.scalar(select(func.max(Interaction.id))) or found
         first = int(limit * everyone / found * 1.5)

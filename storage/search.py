@@ -1,12 +1,12 @@
 """Full-text search over interactions: the query language people type, and the index.
 
-Both databases keep a table `interaction_fts` (rowid = the interaction id, subject, body,
-participants). On SQLite it is an FTS5 table whose tokenizer is `unicode61` with diacritics
+Both databases keep a table `interaction_fts` whose rowid is the interaction id. On SQLite it
+is an FTS5 table (subject, body, participants) whose tokenizer is `unicode61` with diacritics
 kept, so Finnish and Swedish letters (ä, ö, å) are letters of a word, fold case (Ä = ä) and
-stay distinct from a and o. On PostgreSQL it is a plain table with a generated `document`
-tsvector under a GIN index: the text stemmed with the `finnish`, `swedish` and `english`
-configurations side by side (a mail's language is not known), so "lasku" finds "laskun" and
-"laskuja"; a query term is stemmed the same three ways and matches any of them.
+stay distinct from a and o. On PostgreSQL it holds a `document` tsvector under a GIN index:
+the text stemmed in its language (`finnish`, `swedish` or `english`, guessed from its common
+words by `guess_language`), so "lasku" finds "laskun" and "laskuja". A query term is stemmed
+all three ways and matches a document in any of them.
 
 Query language, parsed here and never handed raw to FTS5 (so no input can be an FTS5 syntax
 error or inject column filters):
@@ -159,6 +159,7 @@ def parse_query(query: str) -> SearchQuery:
 
 
 FTS = table("interaction_fts", column("rowid", Integer), column("document"))
+_INTERACTIONS = table("interactions", column("id", Integer), column("subject"), column("body"))
 
 
 class Matches(ColumnElement[bool]):
@@ -215,8 +216,8 @@ def matching_ids(query: SearchQuery) -> Any:
 MARK_START, MARK_END = "\x02", "\x03"
 
 
-class _Headlines(ColumnElement[str]):
-    """PostgreSQL `ts_headline` of subject and body for the query, once per language."""
+class _Headline(ColumnElement[str]):
+    """PostgreSQL `ts_headline` of subject and body for the query, in the row's language."""
 
     type = String()
     inherit_cache = False
@@ -225,22 +226,19 @@ class _Headlines(ColumnElement[str]):
         self.query = query
 
 
-@compiles(_Headlines, "postgresql")
-def _headlines(element: _Headlines, compiler: SQLCompiler, **kw: Any) -> str:
-    tsq = element.query.tsquery(compiler, **kw)
+@compiles(_Headline, "postgresql")
+def _headline(element: _Headline, compiler: SQLCompiler, **kw: Any) -> str:
     options = f'StartSel="{MARK_START}", StopSel="{MARK_END}", MaxWords=16, MinWords=8, ShortWord=2'
-    doc = "interaction_fts.subject || ' — ' || interaction_fts.body"
     return (
-        "concat_ws('\x01', "
-        + ", ".join(f"ts_headline('{cfg}', {doc}, {tsq}, '{options}')" for cfg in LANGUAGES)
-        + ")"
+        "ts_headline(interaction_fts.language, coalesce(interactions.subject, '') || ' — ' || "
+        f"coalesce(interactions.body, ''), {element.query.tsquery(compiler, **kw)}, '{options}')"
     )
 
 
 def matched_snippets(session: Session, query: SearchQuery, ids: Sequence[int]) -> dict[int, str]:
     """For these interactions, a few words around where the query matched, with each matched
     word between MARK_START and MARK_END (FTS5 `snippet()`, or PostgreSQL's `ts_headline` in
-    the language whose stems matched)."""
+    the interaction's language)."""
     if not ids:
         return {}
     if session.get_bind().dialect.name != "postgresql":
@@ -252,22 +250,59 @@ def matched_snippets(session: Session, query: SearchQuery, ids: Sequence[int]) -
             {"a": MARK_START, "b": MARK_END, "q": query.fts5(), "ids": list(ids)},
         )
         return {rowid: snippet for rowid, snippet in rows}
-    found = session.execute(select(FTS.c.rowid, _Headlines(query)).where(FTS.c.rowid.in_(list(ids))))
-    out: dict[int, str] = {}
-    for rowid, joined in found:
-        headlines = joined.split("\x01")
-        out[rowid] = next((h for h in headlines if MARK_START in h), headlines[0])
-    return out
+    rows = session.execute(
+        select(FTS.c.rowid, _Headline(query))
+        .select_from(FTS.join(_INTERACTIONS, _INTERACTIONS.c.id == FTS.c.rowid))
+        .where(FTS.c.rowid.in_(list(ids)))
+    )
+    return {rowid: headline for rowid, headline in rows}
 
 
 def index_interactions(session: Session, rows: Sequence[tuple[int, str, str, str]]) -> None:
     """Add new interactions' searchable text (id, subject, body, participants) in one statement."""
     if not rows:
         return
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(
+            text("INSERT INTO interaction_fts(rowid, subject, body, participants) VALUES (:id, :s, :b, :p)"),
+            [{"id": i, "s": s, "b": b, "p": p} for i, s, b, p in rows],
+        )
+        return
+    # at most 200,000 characters of a body: a tsvector holds 1 MB, and a longer text must not
+    # make its mail fail to store
     session.execute(
-        text("INSERT INTO interaction_fts(rowid, subject, body, participants) VALUES (:id, :s, :b, :p)"),
-        [{"id": i, "s": s, "b": b, "p": p} for i, s, b, p in rows],
+        text(
+            "INSERT INTO interaction_fts(rowid, subject, participants, language, document) "
+            "VALUES (:id, :s, :p, CAST(:lang AS regconfig), to_tsvector(CAST(:lang AS regconfig), "
+            "left(:s, 2000) || ' ' || left(:b, 200000) || ' ' || left(:p, 20000)))"
+        ),
+        [{"id": i, "s": s, "b": b, "p": p, "lang": guess_language(f"{s} {b}")} for i, s, b, p in rows],
     )
+
+
+_COMMON_WORDS = {
+    "finnish": set(
+        "ja on ei että se hän tämä ole olen oli ovat mutta kun jos niin myös sen te me minä mitä "
+        "kiitos hei terveisin voi voisitte laskun lasku teille meille tai vielä nyt kuin".split()
+    ),
+    "swedish": set(
+        "och är att det som en ett på för med inte jag vi ni har till av om tack hej vänliga "
+        "hälsningar kan ska den de där här nu eller fakturan faktura".split()
+    ),
+    "english": set(
+        "the and is to of in for that you we please thanks this with on are be it not have "
+        "regards dear will can your our from invoice hello".split()
+    ),
+}
+
+
+def guess_language(content: str) -> str:
+    """The text-search configuration of a text's language: whichever of Finnish, Swedish and
+    English has the most of its common words in the first 2,000 words (Finnish when none)."""
+    words = re.findall(r"[^\W\d_]+", content[:20000].lower())[:2000]
+    counts = {lang: sum(w in common for w in words) for lang, common in _COMMON_WORDS.items()}
+    best = max(counts, key=lambda lang: counts[lang])
+    return best if counts[best] > 0 else "finnish"
 
 
 def replace_body_text(session: Session, interaction_id: int, body: str) -> None:

@@ -7,6 +7,7 @@ import io
 
 import pytest
 
+from tests import postgres
 from tests.conftest import Kirjuri, make_mail
 
 PROBLEM = "application/problem+json"
@@ -301,6 +302,33 @@ async def test_full_text_search_language(kirjuri: Kirjuri) -> None:
     assert await ids("kokous OR eräpäivä") == 2
     assert await ids('"siirtyy ensi kuussa"') == 1
     assert await ids("aino@example.fi") == 3  # participants are searchable
+
+
+@pytest.mark.skipif(
+    not postgres.wanted(),
+    reason="stemming is PostgreSQL's; SQLite's FTS5 matches words as written (lasku* covers inflection)",
+)
+async def test_postgresql_search_finds_inflected_forms_in_each_language(kirjuri: Kirjuri) -> None:
+    auth = await kirjuri.login("agent")
+    to = "myynti@firma.test"
+    for subject, body in [
+        ("Eräpäivä", "Laskun eräpäivä on huomenna."),
+        ("Muistutus", "Lähetimme teille laskuja viime viikolla."),
+        ("Betalning", "Fakturorna är betalda, tack."),
+        ("Payment", "The invoices were paid, thanks."),
+        ("Kokous", "Kokous torstaina."),
+    ]:
+        await kirjuri.send(make_mail(to=to, subject=subject, body=body))
+
+    async def subjects(q: str) -> set[str]:
+        found = await kirjuri.get_json("/api/v1/interactions", headers=auth, params={"q": q})
+        return {i["subject"] for i in found["items"]}
+
+    assert await subjects("lasku") == {"Eräpäivä", "Muistutus"}  # laskun, laskuja
+    assert await subjects("faktura") == {"Betalning"}  # fakturorna
+    assert await subjects("invoice") == {"Payment"}  # invoices
+    found = await kirjuri.get_json("/api/v1/interactions", headers=auth, params={"q": "lasku"})
+    assert all("\x02" in i["match"] for i in found["items"])  # the matched word is marked
 
 
 @pytest.mark.parametrize("q", ['"unclosed', "OR", "kokous OR", "-only", "***", "a" * 501])

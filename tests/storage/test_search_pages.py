@@ -113,7 +113,11 @@ async def test_every_match_once_newest_first_across_pages(
     assert len(want) > (interactions_module.FEW_MATCHES if word == "tavallinen" and not channel else 0)
     got, totals = await all_pages(db, InteractionFilter(channel=channel, match=parse_query(word)), 70)
     assert got == want
-    assert totals[0] == (len(want), True)
+    total, exact = totals[0]
+    if exact:
+        assert total == len(want)
+    else:  # only a common word on PostgreSQL, where counting every match costs too much
+        assert len(want) > total >= interactions_module.FEW_MATCHES
 
 
 async def test_a_total_past_the_counting_cap_is_a_lower_bound(
@@ -124,7 +128,10 @@ async def test_a_total_past_the_counting_cap_is_a_lower_bound(
     flt = InteractionFilter(match=parse_query("tavallinen"))
     rows, total, exact = await db.run_read(lambda session: list_interactions(session, flt, None, 50))
     assert [r.id for r in rows] == expected(made, "tavallinen")[:50]
-    assert (total, exact) == (1500, False)
+    # SQLite counts to the cap; PostgreSQL stops at the few it sorts (a count costs it a heap
+    # visit per match): either way a lower bound, and said to be one
+    assert not exact and total in (1500, interactions_module.FEW_MATCHES)
+    assert total < len(expected(made, "tavallinen"))
     _, every, exact = await db.run_read(
         lambda session: list_interactions(session, InteractionFilter(), None, 50)
     )
