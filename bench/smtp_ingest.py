@@ -9,7 +9,10 @@ Prints, for each server:
      received (p50/p95 against the same load without it), to show parsing and storing stay
      off the event loop.
 Each server runs in its own process; the load generator is a minimal asyncio SMTP client.
-Usage: python bench/smtp_ingest.py [--messages N] [--rounds R]
+`--storage postgresql` (or `both`) also runs Kirjuri on a PostgreSQL server this script starts
+(Debian's postgresql; durable: fsync and synchronous commit on), in the same run.
+Usage: python bench/smtp_ingest.py [--messages N] [--rounds R] [--processes P]
+                                   [--storage sqlite|postgresql|both]
 """
 
 from __future__ import annotations
@@ -174,7 +177,7 @@ async def steady(
     return latencies, big_time
 
 
-def start_kirjuri(data_dir: str, processes: int) -> tuple[subprocess.Popen[bytes], int]:
+def start_kirjuri(data_dir: str, processes: int, url: str = "") -> tuple[subprocess.Popen[bytes], int]:
     port, http = free_port(), free_port()
     proc = subprocess.Popen(
         [
@@ -197,7 +200,8 @@ def start_kirjuri(data_dir: str, processes: int) -> tuple[subprocess.Popen[bytes
             "KIRJURI_LOGGING_LEVEL": "WARNING",
             "KIRJURI_SMTP_MAX_CONNECTIONS": "200",
             "KIRJURI_SMTP_PROCESSES": str(processes),
-        },
+        }
+        | ({"KIRJURI_STORAGE_URL": url} if url else {}),
     )
     wait_port(port, proc)
     for _ in range(300):  # the extra SMTP processes start once the first one is up
@@ -250,7 +254,19 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 async def bench(args: argparse.Namespace) -> None:
     rng = random.Random(7)
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
-        servers = {"bare aiosmtpd": start_bare(), "kirjuri": start_kirjuri(tmp, args.processes)}
+        servers = {"bare aiosmtpd": start_bare()}
+        pg = None
+        if args.storage in ("sqlite", "both"):
+            servers["kirjuri"] = start_kirjuri(f"{tmp}/sqlite", args.processes)
+        if args.storage in ("postgresql", "both"):
+            sys.path.insert(0, str(ROOT))
+            from tests.postgres import PostgresServer
+
+            pg = PostgresServer(Path(tmp) / "pg", durable=True)
+            pg.start(template=False)
+            pg.sql("CREATE DATABASE kirjuri")
+            servers["kirjuri pg"] = start_kirjuri(f"{tmp}/pg-data", args.processes, pg.url("kirjuri"))
+        kirjuris = [name for name in servers if name.startswith("kirjuri")]
         try:
             rates: dict[str, list[float]] = {name: [] for name in servers}
             lats: dict[str, list[float]] = {name: [] for name in servers}
@@ -259,7 +275,10 @@ async def bench(args: argparse.Namespace) -> None:
                     rate, latency = await throughput(port, args.messages, 20, rng)
                     rates[name].append(rate)
                     lats[name].extend(latency)
-            print(f"kirjuri with [smtp] processes = {args.processes}, on {os.cpu_count()} cores")
+            print(
+                f"kirjuri ({', '.join(kirjuris)}) with [smtp] processes = {args.processes}, "
+                f"on {os.cpu_count()} cores"
+            )
             print(
                 f"1. throughput, 20 concurrent clients, 5-10 KB messages, {args.rounds} rounds of "
                 f"{args.messages} (median of rounds)"
@@ -270,8 +289,9 @@ async def bench(args: argparse.Namespace) -> None:
                     f"   {name:14} {statistics.median(rates[name]):7.0f} msg/s ({rounds})   "
                     f"p50 {pct(lats[name], 0.5):6.1f} ms   p95 {pct(lats[name], 0.95):6.1f} ms"
                 )
-            ratio = statistics.median(rates["kirjuri"]) / statistics.median(rates["bare aiosmtpd"])
-            print(f"   ratio kirjuri / bare: {ratio:.2f}")
+            for name in kirjuris:
+                ratio = statistics.median(rates[name]) / statistics.median(rates["bare aiosmtpd"])
+                print(f"   ratio {name} / bare: {ratio:.2f}")
 
             print("2. steady 100 msg/s offered for 10 s, 20 connections")
             for name, (_, port) in servers.items():
@@ -294,6 +314,8 @@ async def bench(args: argparse.Namespace) -> None:
         finally:
             for proc, _ in servers.values():
                 stop(proc)
+            if pg is not None:
+                pg.stop()
 
 
 def main() -> None:
@@ -304,6 +326,7 @@ def main() -> None:
         "--processes", type=int, default=os.cpu_count() or 1, help="Kirjuri's [smtp] processes"
     )
     parser.add_argument("--tmp", default=str(ROOT / "var"), help="where Kirjuri's data dir is made")
+    parser.add_argument("--storage", choices=("sqlite", "postgresql", "both"), default="sqlite")
     args = parser.parse_args()
     Path(args.tmp).mkdir(parents=True, exist_ok=True)
     asyncio.run(bench(args))

@@ -146,8 +146,10 @@ class TranscriptionService:
         data_dir: Path,
         wake: asyncio.Event,
         poll_seconds: float = 1.0,
+        sweep_seconds: float = LEASE.total_seconds() / 5,
     ) -> None:
         check_settings(settings)
+        self.sweep_seconds = sweep_seconds
         self.db = db
         self.blobs = blobs
         self.settings = settings
@@ -173,14 +175,24 @@ class TranscriptionService:
             self._pool = None
 
     async def run(self) -> None:
+        await self._release_orphans()
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._sweep())
+            for n in range(self.settings.workers):
+                group.create_task(self._worker(worker_name(f"transcribe-{n}")))
+
+    async def _release_orphans(self) -> None:
         released = await self.db.run_write(release_orphans)
         if released:
             log.warning("requeued %d transcription job(s) left running by a stopped process", released)
-        if self.settings.workers == 0:
-            return
-        async with asyncio.TaskGroup() as group:
-            for n in range(self.settings.workers):
-                group.create_task(self._worker(worker_name(f"transcribe-{n}")))
+            self.wake.set()
+
+    async def _sweep(self) -> None:
+        """Every `sweep_seconds`, put back in the queue the jobs of workers that died, here
+        (their process is gone) or on another machine (their lease ran out)."""
+        while True:
+            await asyncio.sleep(self.sweep_seconds)
+            await self._release_orphans()
 
     async def _worker(self, name: str) -> None:
         while True:
