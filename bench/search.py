@@ -40,10 +40,10 @@ sys.path.insert(0, str(ROOT))
 
 from aiohttp.test_utils import TestClient, TestServer  # noqa: E402
 
+from bench.ui_search import api_only_settings  # noqa: E402
 from service.access import create_user  # noqa: E402
 from service.app import create_app  # noqa: E402
 from service.appkeys import DB  # noqa: E402
-from service.settings import Secret, load_settings  # noqa: E402
 from storage.engine import Database  # noqa: E402
 from storage.errors import Conflict  # noqa: E402
 from storage.search import guess_language  # noqa: E402
@@ -248,15 +248,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def measure(label: str, url: str, data: Path, requests: int) -> dict[str, Any]:
-    settings = (
-        load_settings(environ={})
-        .replace("storage", data_dir=str(data), url=Secret(url))
-        .replace("smtp", enabled=False)
-        .replace("transcription", enabled=False)
-        .replace("marketing", enabled=False)
-        .replace("retention", enabled=False)
-    )
-    app = create_app(settings)
+    app = create_app(api_only_settings(data, url))
     client = TestClient(TestServer(app))
     await client.start_server()
     results: dict[str, Any] = {}

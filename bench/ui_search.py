@@ -29,7 +29,7 @@ from aiohttp.test_utils import TestClient, TestServer  # noqa: E402
 from service.access import create_user  # noqa: E402
 from service.app import create_app  # noqa: E402
 from service.appkeys import DB  # noqa: E402
-from service.settings import load_settings  # noqa: E402
+from service.settings import Secret, Settings, load_settings  # noqa: E402
 from storage.errors import Conflict  # noqa: E402
 
 QUERIES = {
@@ -47,16 +47,20 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-async def main(data: Path, requests: int) -> None:
-    settings = (
+def api_only_settings(data: Path, url: str = "") -> Settings:
+    """Kirjuri serving HTTP only on a bench store (no SMTP, transcription, detection, retention)."""
+    return (
         load_settings(environ={})
-        .replace("storage", data_dir=str(data))
+        .replace("storage", data_dir=str(data), url=Secret(url))
         .replace("smtp", enabled=False)
         .replace("transcription", enabled=False)
         .replace("marketing", enabled=False)
         .replace("retention", enabled=False)
     )
-    app = create_app(settings)
+
+
+async def main(data: Path, requests: int) -> None:
+    app = create_app(api_only_settings(data))
     client = TestClient(TestServer(app))
     await client.start_server()
     try:
