@@ -21,7 +21,7 @@ import pytest
 from storage import interactions as interactions_module
 from storage.engine import Database
 from storage.interactions import InteractionFilter, NewInteraction, insert_interactions, list_interactions
-from storage.search import index_interactions, parse_query
+from storage.search import MARK_START, index_interactions, matched_snippets, parse_query
 
 ROWS = 3100
 
@@ -81,7 +81,11 @@ async def store(tmp_path: Path, database_url: str) -> AsyncIterator[tuple[Databa
 
 
 def expected(made: list[dict[str, Any]], word: str, channel: str | None = None) -> list[int]:
-    hits = [m for m in made if word in m["body"].split() and channel in (None, m["channel"])]
+    def has(body: str) -> bool:
+        tokens = body.split()
+        return any(t.startswith(word[:-1]) for t in tokens) if word.endswith("*") else word in tokens
+
+    hits = [m for m in made if has(m["body"]) and channel in (None, m["channel"])]
     return [m["id"] for m in sorted(hits, key=lambda m: (m["occurred_at"], m["id"]), reverse=True)]
 
 
@@ -103,14 +107,21 @@ async def all_pages(
 
 
 @pytest.mark.parametrize(
-    ("word", "channel"), [("tavallinen", None), ("tavallinen", "call"), ("harvinainen", None)]
+    ("word", "channel"),
+    [
+        ("tavallinen", None),
+        ("tavallinen", "call"),
+        ("harvinainen", None),
+        ("tavalli*", None),
+        ("harvin*", "email"),
+    ],
 )
 async def test_every_match_once_newest_first_across_pages(
     store: tuple[Database, list[dict[str, Any]]], word: str, channel: str | None
 ) -> None:
     db, made = store
     want = expected(made, word, channel)
-    assert len(want) > (interactions_module.FEW_MATCHES if word == "tavallinen" and not channel else 0)
+    assert len(want) > (interactions_module.FEW_MATCHES if word.startswith("tavalli") and not channel else 0)
     got, totals = await all_pages(db, InteractionFilter(channel=channel, match=parse_query(word)), 70)
     assert got == want
     total, exact = totals[0]
@@ -136,3 +147,19 @@ async def test_a_total_past_the_counting_cap_is_a_lower_bound(
         lambda session: list_interactions(session, InteractionFilter(), None, 50)
     )
     assert (every, exact) == (1500, False)
+
+
+@pytest.mark.parametrize("word", ["tavalli*", "tavallinen", "harvinainen"])
+async def test_each_result_of_a_page_gets_its_marked_snippet(
+    store: tuple[Database, list[dict[str, Any]]], word: str
+) -> None:
+    db, made = store
+    query = parse_query(word)
+    rows, _, _ = await db.run_read(
+        partial(list_interactions, flt=InteractionFilter(match=query), before=None, limit=50)
+    )
+    ids = [r.id for r in rows]
+    snippets = await db.run_read(lambda session: matched_snippets(session, query, ids))
+    assert set(snippets) == set(ids)
+    stem = word.rstrip("*")
+    assert all(MARK_START + stem in s for s in snippets.values())
