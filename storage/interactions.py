@@ -7,6 +7,8 @@ one row.
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,7 +37,7 @@ from sqlalchemy.sql import Select
 
 from storage.base import Base, utcnow
 from storage.errors import NotFound
-from storage.search import FTS, SearchQuery, Unindexed, id_runs, matching_ids
+from storage.search import FTS, Matches, SearchQuery, Unindexed, id_runs, matching_ids
 
 CHANNELS = ("email", "call", "chat")
 FEW_MATCHES = 2000  # a search matching at most this many sorts its matches (`_search_page`)
@@ -333,18 +335,33 @@ def _search_page(
     """The ids of one page of a full-text search, newest first, and its total.
 
     The index knows which interactions match but not their dates, so:
-    - at most FEW_MATCHES matches: start from them and sort them by date. The sort keys are
+    - a few matches (`_few_cap`): start from them and sort them by date. The sort keys are
       made unusable for an index, so neither database walks the date index checking every
       row for a rare word (PostgreSQL's planner does that when it guesses the matches are
-      many, ~100 ms at a million rows).
-    - more: walk the date index newest first in growing chunks and ask the index which ids
-      of a chunk match, by id range (ids rise with capture time, so a chunk's ids are a few
-      narrow ranges): 1-3 ms at a million rows where checking row by row took 70 ms.
+      many: seconds at a million rows).
+    - more: walk the date index newest first and keep the rows that match, until a page is
+      full (`_walk`): the more common the word, the sooner.
     """
+    postgresql = session.get_bind().dialect.name == "postgresql"
     matches = matching_ids(query)
-    found, few = _capped_count(session, matches, FEW_MATCHES)
+    cap = FEW_MATCHES
+    if postgresql:
+        everyone = session.scalar(select(func.max(Interaction.id))) or 0
+        cap = _few_cap(everyone)
+        guess = _estimated_rows(session, matches)
+        if guess >= 3 * cap:
+            # the planner's statistics say the word is common: counting 'cap' matches would
+            # scan many rows (80 ms for a word in 10%), while a walk needs few. The walk
+            # stops after 20 times the rows the guess says a page needs, in case it was wrong
+            window = max(5000, int(20 * limit * everyone / guess))
+            ids = _walk_probing(session, query, page_conds, limit, window)
+            if len(ids) == limit and not conds:
+                return ids, cap, False
+    found, few = _capped_count(session, matches, cap)
     if few:
-        in_matches = Interaction.id.in_(matches)
+        # the subquery keeps its LIMIT: PostgreSQL then knows the matches are few and looks
+        # each one up, where a guess of "many" made it hash-join them against every row
+        in_matches = Interaction.id.in_(matches.limit(cap + 1))
         total = found
         if conds:
             total = session.scalar(select(func.count(Interaction.id)).where(*conds, in_matches)) or 0
@@ -355,24 +372,80 @@ def _search_page(
             .limit(limit)
         )
         return list(sorted_matches), total, True
-    first = 500  # very common: a few hundred rows hold a page
-    if session.get_bind().dialect.name == "postgresql":
-        # counting further costs a heap visit per match (70 ms for 10,000): "more than 2,000"
-        found, exact = FEW_MATCHES, False
+    if postgresql:
+        # counting further costs a table visit per match (70 ms for 10,000): "more than cap"
+        found, exact = cap, False
+        ids = _walk_probing(session, query, page_conds, limit)
     else:  # FTS5 counts 10,000 matches in a millisecond
         found, exact = _capped_count(session, matches)
-    if exact:  # a known share of all interactions: the first chunk that likely holds a page
-        everyone = session.scalar(select(func.max(Interaction.id))) or found
-        first = int(limit * everyone / found * 1.5)
-    ids = _walk(session, query, page_conds, limit, first)
+        first = 500  # very common: a few hundred rows hold a page
+        if exact:  # a known share of all interactions: the first chunk that likely holds a page
+            everyone = session.scalar(select(func.max(Interaction.id))) or found
+            first = int(limit * everyone / found * 1.5)
+        ids = _walk(session, query, page_conds, limit, first)
     if not conds:
         return ids, found, exact
     # with filters, count exactly only when the filtered rows are few enough to walk
     narrowed, small = _capped_count(session, select(Interaction.id).where(*conds), FEW_MATCHES * 2)
     if small:
-        everything = _walk(session, query, conds, narrowed + 1, narrowed + 1)
+        if postgresql:
+            everything = _walk_probing(session, query, conds, narrowed + 1)
+        else:
+            everything = _walk(session, query, conds, narrowed + 1, narrowed + 1)
         return ids, len(everything), True
     return ids, len(ids), len(ids) < limit
+
+
+def _few_cap(everyone: int) -> int:
+    """On PostgreSQL, how many matches are few enough to sort: looking up a match's date and
+    checking a walked row cost about the same (4 us), so sorting m matches costs m and walking
+    costs 50 * n / m lookups; they cross near sqrt(50 n)."""
+    return max(FEW_MATCHES, min(20000, int(math.sqrt(60 * everyone))))
+
+
+def _estimated_rows(session: Session, query: Select[Any]) -> float:
+    """The PostgreSQL planner's estimate of how many rows `query` gives (EXPLAIN, not run)."""
+    compiled = query.compile(dialect=session.get_bind().dialect)
+    params = tuple(compiled.params[name] for name in compiled.positiontup or ())
+    raw = session.connection().exec_driver_sql(f"EXPLAIN (FORMAT JSON) {compiled}", params).scalar()
+    plan: list[dict[str, Any]] = json.loads(raw) if isinstance(raw, str) else cast(list[dict[str, Any]], raw)
+    return float(plan[0]["Plan"]["Plan Rows"])
+
+
+def _walk_probing(
+    session: Session, query: SearchQuery, page_conds: list[Any], limit: int, window: int | None = None
+) -> list[int]:
+    """PostgreSQL: one statement walks the date index newest first and checks each row's
+    tsvector (a correlated subquery: OFFSET 0 keeps the planner from turning it into a join
+    over every match) until `limit` rows match, or `window` rows were checked."""
+    probe = (
+        select(FTS.c.rowid)
+        .where(FTS.c.rowid == Interaction.id, Matches(query))
+        .offset(0)
+        .correlate(Interaction)
+        .exists()
+    )
+    newest = Interaction.occurred_at.desc(), Interaction.id.desc()
+    if window is None:
+        found = session.scalars(
+            select(Interaction.id).where(*page_conds, probe).order_by(*newest).limit(limit)
+        )
+        return list(found)
+    walked = (
+        select(Interaction.id, Interaction.occurred_at).where(*page_conds).order_by(*newest).limit(window)
+    )
+    inner = walked.subquery()
+    check = (
+        select(FTS.c.rowid)
+        .where(FTS.c.rowid == inner.c.id, Matches(query))
+        .offset(0)
+        .correlate(inner)
+        .exists()
+    )
+    found = session.scalars(
+        select(inner.c.id).where(check).order_by(inner.c.occurred_at.desc(), inner.c.id.desc()).limit(limit)
+    )
+    return list(found)
 
 
 def _walk(session: Session, query: SearchQuery, page_conds: list[Any], limit: int, first: int) -> list[int]:
