@@ -262,7 +262,7 @@ async def bench(args: argparse.Namespace) -> None:
             sys.path.insert(0, str(ROOT))
             from tests.postgres import PostgresServer
 
-            pg = PostgresServer(Path(tmp) / "pg", durable=True)
+            pg = PostgresServer(durable=True)  # its own folder: the postgres user must reach it
             pg.start(template=False)
             pg.sql("CREATE DATABASE kirjuri")
             servers["kirjuri pg"] = start_kirjuri(f"{tmp}/pg-data", args.processes, pg.url("kirjuri"))
