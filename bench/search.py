@@ -30,7 +30,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,17 +37,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from aiohttp.test_utils import TestClient, TestServer  # noqa: E402
 
-from bench.ui_search import api_only_settings  # noqa: E402
-from service.access import create_user  # noqa: E402
-from service.app import create_app  # noqa: E402
-from service.appkeys import DB  # noqa: E402
+from bench.ui_search import PASSWORD, bench_client  # noqa: E402
 from storage.engine import Database  # noqa: E402
-from storage.errors import Conflict  # noqa: E402
 from storage.search import guess_language  # noqa: E402
 
-PASSWORD = "bench password 1"
 LASKU = ["lasku", "laskun", "laskuja", "laskut", "laskusta", "laskulle", "laskua", "laskuista"]
 # planted words: (word, share of texts that contain it)
 PLANTED = [
@@ -248,16 +241,9 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def measure(label: str, url: str, data: Path, requests: int) -> dict[str, Any]:
-    app = create_app(api_only_settings(data, url))
-    client = TestClient(TestServer(app))
-    await client.start_server()
+    client = await bench_client(data, url)
     results: dict[str, Any] = {}
     try:
-        with ThreadPoolExecutor(1) as executor:
-            try:
-                await create_user(app[DB], executor, "bench", "agent", PASSWORD)
-            except Conflict:
-                pass
         resp = await client.post("/api/v1/session", json={"username": "bench", "password": PASSWORD})
         bearer = {"Authorization": f"Bearer {(await resp.json())['token']}"}
 

@@ -20,6 +20,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -59,16 +60,22 @@ def api_only_settings(data: Path, url: str = "") -> Settings:
     )
 
 
-async def main(data: Path, requests: int) -> None:
-    app = create_app(api_only_settings(data))
-    client = TestClient(TestServer(app))
+async def bench_client(data: Path, url: str = "") -> TestClient[Any, Any]:
+    """Kirjuri (HTTP only) on a bench store, serving on a free port, with the agent "bench"."""
+    app = create_app(api_only_settings(data, url))
+    client: TestClient[Any, Any] = TestClient(TestServer(app))
     await client.start_server()
+    with ThreadPoolExecutor(1) as executor:
+        try:
+            await create_user(app[DB], executor, "bench", "agent", PASSWORD)
+        except Conflict:
+            pass
+    return client
+
+
+async def main(data: Path, requests: int) -> None:
+    client = await bench_client(data)
     try:
-        with ThreadPoolExecutor(1) as executor:
-            try:
-                await create_user(app[DB], executor, "bench", "agent", PASSWORD)
-            except Conflict:
-                pass
         page = await (await client.get("/login")).text()
         csrf = re.search(r'name="csrf" value="([^"]+)"', page)
         assert csrf is not None
