@@ -37,7 +37,7 @@ from sqlalchemy.sql import Select
 
 from storage.base import Base, utcnow
 from storage.errors import NotFound
-from storage.search import FTS, Matches, SearchQuery, Unindexed, id_runs, matching_ids
+from storage.search import FTS, Matches, SearchQuery, Unindexed, id_runs, matching_ids, resolved
 
 CHANNELS = ("email", "call", "chat")
 FEW_MATCHES = 2000  # a search matching at most this many sorts its matches (`_search_page`)
@@ -343,6 +343,7 @@ def _search_page(
       full (`_walk`): the more common the word, the sooner.
     """
     postgresql = session.get_bind().dialect.name == "postgresql"
+    query = resolved(session, query)
     matches = matching_ids(query)
     cap = FEW_MATCHES
     if postgresql:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Integer, String, bindparam, column, select, table, text
@@ -69,6 +69,8 @@ class SearchQuery:
 
     groups: tuple[tuple[Term, ...], ...]
     negatives: tuple[Term, ...]
+    # PostgreSQL: the tsquery the terms stem to, once `resolved` has asked the server
+    stemmed: str | None = None
 
     @property
     def has_prefix(self) -> bool:
@@ -87,6 +89,9 @@ class SearchQuery:
 
     def tsquery(self, compiler: SQLCompiler, **kw: Any) -> str:
         """The PostgreSQL tsquery expression (SQL text with bound parameters)."""
+        if self.stemmed is not None:
+            param = compiler.process(bindparam(None, self.stemmed, type_=String, unique=True), **kw)
+            return f"CAST({param} AS tsquery)"
         expr = " && ".join("(" + " || ".join(t.tsquery(compiler, **kw) for t in g) + ")" for g in self.groups)
         for term in self.negatives:
             expr = f"({expr}) && !!{term.tsquery(compiler, **kw)}"
@@ -236,6 +241,30 @@ def id_runs(ids: Sequence[int]) -> tuple[list[tuple[int, int]], list[int]]:
     return [(r[0], r[-1]) for r in runs[:MAX_RUNS]], [i for r in runs[MAX_RUNS:] for i in r]
 
 
+class _Stemmed(ColumnElement[str]):
+    """A query's tsquery as text (PostgreSQL)."""
+
+    type = String()
+    inherit_cache = False
+
+    def __init__(self, query: SearchQuery) -> None:
+        self.query = query
+
+
+@compiles(_Stemmed, "postgresql")
+def _stemmed(element: _Stemmed, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST(({element.query.tsquery(compiler, **kw)}) AS text)"
+
+
+def resolved(session: Session, query: SearchQuery) -> SearchQuery:
+    """On PostgreSQL, the query with its terms stemmed once, so the statements that use it
+    carry a constant tsquery: planning one took 3.6 ms with the stemming calls in it and
+    1 ms without. Elsewhere (or resolved already) the query as it is."""
+    if query.stemmed is not None or session.get_bind().dialect.name != "postgresql":
+        return query
+    return replace(query, stemmed=session.scalar(select(_Stemmed(query))) or "")
+
+
 def matching_ids(query: SearchQuery) -> Any:
     """A selectable of the ids (column `rowid`) of interactions matching a parsed query."""
     return select(FTS.c.rowid).where(Matches(query))
@@ -269,6 +298,7 @@ def matched_snippets(session: Session, query: SearchQuery, ids: Sequence[int]) -
     the interaction's language)."""
     if not ids:
         return {}
+    query = resolved(session, query)
     if session.get_bind().dialect.name != "postgresql":
         # a prefix query by id range, not `rowid IN (…)`: FTS5 runs the whole query once per
         # listed id, and merges every matching term's list each time (8 s for 50 "lasku*")
