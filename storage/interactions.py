@@ -356,8 +356,8 @@ def _search_page(
             # stops after 20 times the rows the guess says a page needs, in case it was wrong
             window = max(5000, int(20 * limit * everyone / guess))
             ids = _walk_probing(session, query, page_conds, limit, window)
-            if len(ids) == limit and not conds:
-                return ids, cap, False
+            if len(ids) == limit:
+                return _with_total(session, query, conds, ids, cap, False, limit)
     found, few = _capped_count(session, matches, cap)
     if few:
         # the subquery keeps its LIMIT: PostgreSQL then knows the matches are few and looks
@@ -387,12 +387,26 @@ def _search_page(
             everyone = session.scalar(select(func.max(Interaction.id))) or found
             first = int(limit * everyone / found * 1.5)
         ids = _walk(session, query, page_conds, limit, first)
+    return _with_total(session, query, conds, ids, found, exact, limit)
+
+
+def _with_total(
+    session: Session,
+    query: SearchQuery,
+    conds: list[Any],
+    ids: list[int],
+    found: int,
+    exact: bool,
+    limit: int,
+) -> tuple[list[int], int, bool]:
+    """A walked page with its total: `found` (matches of the words, exact or a lower bound)
+    without filters; with filters, counted exactly when the filtered rows are few enough to
+    walk them all, else a lower bound (this page)."""
     if not conds:
         return ids, found, exact
-    # with filters, count exactly only when the filtered rows are few enough to walk
     narrowed, small = _capped_count(session, select(Interaction.id).where(*conds), FEW_MATCHES * 2)
     if small:
-        if postgresql:
+        if session.get_bind().dialect.name == "postgresql":
             everything = _walk_probing(session, query, conds, narrowed + 1)
         else:
             everything = _walk(session, query, conds, narrowed + 1, narrowed + 1)
@@ -403,7 +417,7 @@ def _search_page(
 def _few_cap(everyone: int) -> int:
     """On PostgreSQL, how many matches are few enough to sort: looking up a match's date and
     checking a walked row cost about the same (4 us), so sorting m matches costs m and walking
-    costs 50 * n / m lookups; they cross near sqrt(50 n)."""
+    costs 50 * n / m checks; they cross near sqrt(50 n), and sorting is the safer side."""
     return max(FEW_MATCHES, min(20000, int(math.sqrt(60 * everyone))))
 
 
