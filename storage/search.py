@@ -201,7 +201,7 @@ class Unindexed(ColumnElement[Any]):
     """A column as a sort key no index can provide (SQLite `+col`, PostgreSQL `col + 0`), so
     the planner starts from the other conditions instead of walking an index in order."""
 
-    inherit_cache = True
+    inherit_cache = False  # its column is not part of a cache key: never reuse a compiled form
 
     def __init__(self, column: Any) -> None:
         self.column = column
