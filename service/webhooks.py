@@ -188,14 +188,19 @@ class WebhookService:
                     error = f"HTTP {resp.status}"
         except (aiohttp.ClientError, TimeoutError) as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
-        if error is None:
-            await self.db.run_write(lambda session: mark_delivered(session, delivery.id))
-            return
         retry_in = backoff(delivery.attempts + 1, self.settings)
-        status = await self.db.run_write(
-            lambda session: mark_failed(
-                session, delivery.id, error or "", retry_in, self.settings.max_attempts
+        try:
+            if error is None:
+                await self.db.run_write(lambda session: mark_delivered(session, delivery.id))
+                return
+            status = await self.db.run_write(
+                lambda session: mark_failed(
+                    session, delivery.id, error or "", retry_in, self.settings.max_attempts
+                )
             )
-        )
+        except Exception:  # noqa: BLE001 - the dispatcher outlives a failed write
+            # the delivery stays pending; its lease runs out and it is sent again
+            log.exception("could not record webhook delivery %d", delivery.id)
+            return
         if status == "dead":
             log.warning("a webhook delivery is dead after %d attempts: %s", self.settings.max_attempts, error)

@@ -196,8 +196,10 @@ def mark_delivered(session: Session, delivery_id: int) -> None:
 def mark_failed(
     session: Session, delivery_id: int, error: str, retry_in: timedelta, max_attempts: int
 ) -> str:
-    """Count a failed attempt: pending again after `retry_in`, or dead when out of attempts."""
-    delivery = session.get(WebhookDelivery, delivery_id)
+    """Count a failed attempt: pending again after `retry_in`, or dead when out of attempts.
+    "gone" when an erasure deleted the delivery meanwhile (the row is locked while it is
+    changed, so an erasure cannot delete it between the read and the write)."""
+    delivery = session.get(WebhookDelivery, delivery_id, with_for_update=True)
     if delivery is None:
         return "gone"
     delivery.attempts += 1
