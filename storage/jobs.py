@@ -133,9 +133,10 @@ def finish(session: Session, *job_ids: int) -> None:
 def fail(session: Session, job_id: int, error: str, retry_in: timedelta) -> str:
     """Record a failed attempt: back to the queue after `retry_in`, or `failed` when none are left.
 
-    Returns the job's new status.
+    Returns the job's new status. The row is locked while it is changed, so a job an erasure
+    deletes at that moment is either changed first or found gone.
     """
-    job = session.get(Job, job_id)
+    job = session.get(Job, job_id, with_for_update=True)
     if job is None:
         return "failed"
     status = "failed" if job.attempts >= job.max_attempts else "queued"
@@ -183,7 +184,10 @@ def release_orphans(session: Session) -> int:
     """
     now = utcnow()
     host = socket.gethostname()
-    running = session.scalars(select(Job).where(Job.status == "running")).all()
+    # rows another transaction holds (a worker finishing, an erasure) are left to the next sweep
+    running = session.scalars(
+        select(Job).where(Job.status == "running").with_for_update(skip_locked=True)
+    ).all()
     released = 0
     for job in running:
         expired = job.lease_until is not None and job.lease_until < now
