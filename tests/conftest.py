@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import os
 import smtplib
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -71,13 +73,19 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
     )
 
 
-def cli_env(settings: Settings) -> dict[str, str]:
-    """The environment for a `kirjuri` command a test runs on the same store as its app: no
-    KIRJURI_* settings from outside, and this test's database when it is not the SQLite file."""
+def run_kirjuri(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a `kirjuri` command on the same store as the test's app: its data dir, its
+    database when it is not the SQLite file, and no KIRJURI_* settings from outside."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KIRJURI_")}
     if settings.storage.url:
         env["KIRJURI_STORAGE_URL"] = settings.storage.url.reveal()
-    return env
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", *args, "--data-dir", settings.storage.data_dir],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
 
 
 @dataclass

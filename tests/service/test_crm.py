@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from service.access import create_service_token
 from service.appkeys import DB
 from service.settings import Settings
-from tests.conftest import Kirjuri, cli_env, make_mail
+from tests.conftest import Kirjuri, make_mail, run_kirjuri
 
 
 async def crm_token(kirjuri: Kirjuri, scope: str = "crm") -> dict[str, str]:
@@ -102,25 +100,7 @@ A6;Toinen Aino;;aino@example.fi;;;
 
 
 def run_import(settings: Settings, path: Path, *extra: str) -> tuple[int, dict[str, Any], str]:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "service.cli",
-            "customers",
-            "import",
-            str(path),
-            "--source",
-            "crm",
-            "--data-dir",
-            settings.storage.data_dir,
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=cli_env(settings),
-    )
+    done = run_kirjuri(settings, "customers", "import", str(path), "--source", "crm", *extra)
     return done.returncode, json.loads(done.stdout), done.stderr
 
 

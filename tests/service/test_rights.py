@@ -9,8 +9,6 @@ import asyncio
 import io
 import json
 import os
-import subprocess
-import sys
 import time
 import wave
 import zipfile
@@ -25,7 +23,7 @@ from service.appkeys import DB
 from service.settings import Settings
 from storage.search import replace_body_text
 from storage.transcripts import SegmentRow, TranscriptRow, replace_transcript
-from tests.conftest import Kirjuri, cli_env, make_mail
+from tests.conftest import Kirjuri, make_mail, run_kirjuri
 
 NAME = "Zyxwick Quornby"
 EMAIL = "zyx.quornby@example.fi"
@@ -460,21 +458,7 @@ async def test_retention_from_the_command_line(kirjuri_factory: Any, settings: S
     assert resp.status == 201
 
     def cli(*args: str) -> dict[str, Any]:
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "service.cli",
-                "retention",
-                *args,
-                "--data-dir",
-                settings.storage.data_dir,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env=cli_env(settings),
-        )
+        done = run_kirjuri(settings, "retention", *args)
         assert done.returncode == 0, done.stderr
         return dict(json.loads(done.stdout))
 
