@@ -28,6 +28,7 @@ from service.access import create_user
 from service.app import create_app
 from service.appkeys import DB
 from service.settings import Secret, Settings, load_settings
+from storage.interactions import NewInteraction
 from tests import postgres
 
 PASSWORD = "correct horse battery"
@@ -85,6 +86,23 @@ def run_kirjuri(settings: Settings, *args: str) -> subprocess.CompletedProcess[s
         text=True,
         timeout=120,
         env=env,
+    )
+
+
+def stored_row(dedup_key: str, **values: Any) -> NewInteraction:
+    """An interaction to insert straight into the store (tests of storage, not of ingest):
+    an inbound call on 24 November 2026 unless `values` say otherwise."""
+    defaults: dict[str, Any] = {
+        "channel": "call",
+        "direction": "in",
+        "occurred_at": datetime(2026, 11, 24, tzinfo=UTC),
+        "raw_size": 0,
+        "needs_review": False,
+        "parse_errors": [],
+        "meta": {},
+    }
+    return NewInteraction(
+        values=defaults | values | {"dedup_key": dedup_key}, participants=[], attachments=[]
     )
 
 

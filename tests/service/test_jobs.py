@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import select
@@ -18,31 +18,13 @@ from service.settings import Settings
 from service.transcription import TranscriptionService
 from storage.blobs import BlobStore
 from storage.engine import Database
-from storage.interactions import NewInteraction, insert_interactions
+from storage.interactions import insert_interactions
 from storage.jobs import Job, claim, enqueue
+from tests.conftest import stored_row
 
 
 def new_calls(session: Session, count: int) -> list[int]:
-    ids = insert_interactions(
-        session,
-        [
-            NewInteraction(
-                values={
-                    "channel": "call",
-                    "direction": "in",
-                    "occurred_at": datetime(2026, 11, 24, tzinfo=UTC),
-                    "dedup_key": f"jobs-test-{n}",
-                    "raw_size": 0,
-                    "needs_review": False,
-                    "parse_errors": [],
-                    "meta": {},
-                },
-                participants=[],
-                attachments=[],
-            )
-            for n in range(count)
-        ],
-    )
+    ids = insert_interactions(session, [stored_row(f"jobs-test-{n}") for n in range(count)])
     return [i for i in ids if i is not None]
 
 

@@ -20,8 +20,9 @@ import pytest
 
 from storage import interactions as interactions_module
 from storage.engine import Database
-from storage.interactions import InteractionFilter, NewInteraction, insert_interactions, list_interactions
+from storage.interactions import InteractionFilter, insert_interactions, list_interactions
 from storage.search import MARK_START, index_interactions, matched_snippets, parse_query
+from tests.conftest import stored_row
 
 ROWS = 3100
 
@@ -49,22 +50,13 @@ async def store(tmp_path: Path, database_url: str) -> AsyncIterator[tuple[Databa
 
     def write(session: Any) -> None:
         items = [
-            NewInteraction(
-                values={
-                    "channel": m["channel"],
-                    "direction": "in",
-                    "occurred_at": m["occurred_at"],
-                    "captured_at": start,
-                    "subject": "",
-                    "body": m["body"],
-                    "dedup_key": f"t:{m['n']}",
-                    "raw_size": 0,
-                    "needs_review": False,
-                    "parse_errors": [],
-                    "meta": {},
-                },
-                participants=[],
-                attachments=[],
+            stored_row(
+                f"t:{m['n']}",
+                channel=m["channel"],
+                occurred_at=m["occurred_at"],
+                captured_at=start,
+                subject="",
+                body=m["body"],
             )
             for m in made
         ]
