@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import Integer, String, bindparam, column, select, table, text
+from sqlalchemy import Integer, String, bindparam, column, func, literal_column, select, table, text
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -303,26 +303,14 @@ def matched_snippets(session: Session, query: SearchQuery, ids: Sequence[int]) -
         # a prefix query by id range, not `rowid IN (…)`: FTS5 runs the whole query once per
         # listed id, and merges every matching term's list each time (8 s for 50 "lasku*")
         runs, stragglers = id_runs(ids) if query.has_prefix else ([], list(ids))
+        parts = [FTS.c.rowid.between(lo, hi) for lo, hi in runs]
+        parts += [FTS.c.rowid.in_(stragglers)] if stragglers else []
+        snippet = func.snippet(literal_column("interaction_fts"), -1, MARK_START, MARK_END, "…", 16)
         wanted = set(ids)
         out: dict[int, str] = {}
-        for lo, hi in runs:
-            rows = session.execute(
-                text(
-                    "SELECT rowid, snippet(interaction_fts, -1, :a, :b, '…', 16) FROM interaction_fts "
-                    "WHERE interaction_fts MATCH :q AND rowid BETWEEN :lo AND :hi"
-                ),
-                {"a": MARK_START, "b": MARK_END, "q": query.fts5(), "lo": lo, "hi": hi},
-            )
-            out |= {rowid: snippet for rowid, snippet in rows if rowid in wanted}
-        if stragglers:
-            rows = session.execute(
-                text(
-                    "SELECT rowid, snippet(interaction_fts, -1, :a, :b, '…', 16) FROM interaction_fts "
-                    "WHERE interaction_fts MATCH :q AND rowid IN :ids"
-                ).bindparams(bindparam("ids", expanding=True)),
-                {"a": MARK_START, "b": MARK_END, "q": query.fts5(), "ids": stragglers},
-            )
-            out |= {rowid: snippet for rowid, snippet in rows}
+        for part in parts:
+            rows = session.execute(select(FTS.c.rowid, snippet).where(Matches(query), part))
+            out |= {rowid: found for rowid, found in rows if rowid in wanted}
         return out
     rows = session.execute(
         select(FTS.c.rowid, _Headline(query))
