@@ -38,6 +38,7 @@ from service.appkeys import (
     SETTINGS,
     TRANSCRIPTION,
 )
+from service.blobs import open_blobs
 from service.ingest import Ingestor
 from service.marketing import Hasher, MarketingService
 from service.metrics import HttpMetrics
@@ -51,7 +52,6 @@ from service.transcription import TranscriptionService
 from service.ui.pages import setup as setup_ui
 from service.ui.web import ui_middleware
 from service.webhooks import WebhookService
-from storage.blobs import BlobStore
 from storage.engine import Database
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         db.event_sink = on_events
     await db.open()
     app[DB] = db
-    app[BLOBS] = BlobStore(settings.storage.blob_dir)
+    app[BLOBS] = open_blobs(settings.storage)
     yield
     await db.close()
 

@@ -14,12 +14,12 @@ from service.metrics import HttpMetrics
 from service.rights import RightsContext
 from service.settings import Settings
 from service.transcription import TranscriptionService
-from storage.blobs import BlobStore
+from storage.blobs import Blobs
 from storage.engine import Database
 
 SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", Database)
-BLOBS = web.AppKey("blobs", BlobStore)
+BLOBS = web.AppKey("blobs", Blobs)
 EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
 PARSER = web.AppKey("parser", Executor)  # processes that parse captured mail off the GIL
 INGESTOR = web.AppKey("ingestor", Ingestor)

@@ -26,6 +26,7 @@ from aiohttp import web
 from service.access import SCOPES, create_service_token, create_user
 from service.accesslog import PrivacyAccessLogger
 from service.app import create_app
+from service.blobs import open_blobs
 from service.customer_import import ImportReport, import_csv, read_csv
 from service.errors import ConfigError, KirjuriError
 from service.marketing import Hasher
@@ -35,7 +36,6 @@ from service.retention import run_retention
 from service.rights import RightsContext
 from service.settings import Settings, load_settings
 from storage.access import ROLES
-from storage.blobs import BlobStore
 from storage.engine import Database
 from storage.errors import StorageError
 
@@ -223,7 +223,7 @@ async def _retention(settings: Settings, dry_run: bool) -> dict[str, Any]:
         with ThreadPoolExecutor(max_workers=2) as executor:
             ctx = RightsContext(
                 db=db,
-                blobs=BlobStore(settings.storage.blob_dir),
+                blobs=open_blobs(settings.storage),
                 executor=executor,
                 hasher=Hasher.from_settings(settings.marketing, settings.storage.data_path),
                 watch_dir=settings.calls.watch_dir,

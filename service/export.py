@@ -45,7 +45,7 @@ from service.rights import (
 from service.settings import RetentionSettings
 from storage.audit import AuditEntry, add_entry
 from storage.base import utcnow
-from storage.blobs import BlobStore
+from storage.blobs import Blobs, Reader
 from storage.interactions import Attachment, Interaction, Participant, Tag
 from storage.rights import CustomerCorrection, get_request, list_holds
 from storage.transcripts import Transcript, TranscriptSegment
@@ -188,7 +188,7 @@ async def export_zip(ctx: RightsContext, who: Principal, request_id: int) -> Asy
         for group in _groups(files):
             if len(group) == 1 and group[0][2] > GROUP_BYTES:
                 name, blob, _ = group[0]
-                handle: IO[bytes] = await loop.run_in_executor(ctx.executor, open, ctx.blobs.path(blob), "rb")
+                handle = await loop.run_in_executor(ctx.executor, ctx.blobs.open, blob)
                 try:
                     with archive.open(_zip_info(name), "w", force_zip64=True) as out:
                         while await loop.run_in_executor(ctx.executor, _copy_piece, handle, out):
@@ -228,14 +228,18 @@ def _groups(files: list[tuple[str, str, int]]) -> list[list[tuple[str, str, int]
     return groups
 
 
-def _copy_files(archive: zipfile.ZipFile, blobs: BlobStore, files: list[tuple[str, str, int]]) -> None:
+def _copy_files(archive: zipfile.ZipFile, blobs: Blobs, files: list[tuple[str, str, int]]) -> None:
     for name, blob, _ in files:
-        with archive.open(_zip_info(name), "w") as out, open(blobs.path(blob), "rb") as handle:
-            while chunk := handle.read(CHUNK):
-                out.write(chunk)
+        handle = blobs.open(blob)
+        try:
+            with archive.open(_zip_info(name), "w") as out:
+                while chunk := handle.read(CHUNK):
+                    out.write(chunk)
+        finally:
+            handle.close()
 
 
-def _copy_piece(handle: IO[bytes], out: IO[bytes]) -> bool:
+def _copy_piece(handle: Reader, out: IO[bytes]) -> bool:
     chunk = handle.read(CHUNK)
     out.write(chunk)
     return bool(chunk)

@@ -10,7 +10,6 @@ import asyncio
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import update
@@ -24,7 +23,7 @@ from service.events import emit_linked
 from service.identifiers import normalise_email, normalise_phone
 from service.pagination import Page, decode_cursor, encode_cursor
 from storage.audit import add_entry
-from storage.blobs import BlobStore
+from storage.blobs import Blobs
 from storage.customers import Customer, get_customer, owners_of
 from storage.engine import Database
 from storage.errors import NotFound
@@ -171,7 +170,7 @@ async def read_interaction(db: Database, who: Principal, interaction_id: int) ->
 
 
 async def read_raw(
-    db: Database, blobs: BlobStore, executor: Executor, who: Principal, interaction_id: int
+    db: Database, blobs: Blobs, executor: Executor, who: Principal, interaction_id: int
 ) -> tuple[bytes, str]:
     """The original bytes as captured and their content type; raises NotFound."""
     who.require_role("agent")
@@ -184,10 +183,10 @@ async def read_raw(
     return data, found.raw_content_type or "application/octet-stream"
 
 
-async def audio_file(db: Database, blobs: BlobStore, who: Principal, interaction_id: int) -> tuple[Path, str]:
-    """Where a call's original recording is, and its content type; raises NotFound.
+async def audio_file(db: Database, who: Principal, interaction_id: int) -> tuple[str, str]:
+    """The blob of a call's original recording and its content type; raises NotFound.
 
-    The caller streams the file (with Range support); the read is audited here.
+    The caller streams the blob (with Range support); the read is audited here.
     """
     who.require_role("agent")
     async with db.read() as session:
@@ -195,7 +194,7 @@ async def audio_file(db: Database, blobs: BlobStore, who: Principal, interaction
     if found.channel != "call" or found.raw_blob is None:
         raise NotFound("recording of interaction", interaction_id)
     await record(db, who, "interaction.audio", found.customer_id, found.id)
-    return blobs.path(found.raw_blob), found.raw_content_type or "application/octet-stream"
+    return found.raw_blob, found.raw_content_type or "application/octet-stream"
 
 
 async def set_link(

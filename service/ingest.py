@@ -32,7 +32,7 @@ from service.linking import (
 )
 from service.mailparse import parse_email
 from storage.base import utcnow
-from storage.blobs import BlobStore, sha256_hex
+from storage.blobs import Blobs, sha256_hex
 from storage.customers import Customer, owners_of
 from storage.engine import Database
 from storage.errors import StorageError
@@ -135,7 +135,7 @@ class Ingestor:
     def __init__(
         self,
         db: Database,
-        blobs: BlobStore,
+        blobs: Blobs,
         executor: Executor,
         internal_domains: Sequence[str] = (),
         max_batch: int = 64,

@@ -39,7 +39,7 @@ from service.settings import RetentionSettings
 from service.times import parse_time
 from storage.audit import add_entry
 from storage.base import utcnow
-from storage.blobs import BlobStore, sha256_hex
+from storage.blobs import Blobs, sha256_hex
 from storage.customers import Customer, get_customer, owners_of
 from storage.engine import Database
 from storage.erasure import Erased, clear_blob_deletions, erase_interactions, pending_blob_deletions
@@ -254,7 +254,7 @@ class RightsContext:
     """What executing requests needs beyond the database."""
 
     db: Database
-    blobs: BlobStore
+    blobs: Blobs
     executor: Executor
     hasher: Hasher
     watch_dir: str

@@ -70,6 +70,11 @@ class StorageSettings:
     data_dir: str = "var"
     url: Secret = Secret("")
     max_batch: int = 64
+    blob_url: str = ""
+    s3_endpoint_url: str = ""
+    s3_region: str = ""
+    s3_access_key_id: str = ""
+    s3_secret_access_key: Secret = Secret("")
 
     @property
     def database_url(self) -> str:

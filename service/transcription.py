@@ -15,6 +15,7 @@ the segments are merged in time order. A mono call's speakers are `unknown`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -37,7 +38,7 @@ from service.processes import die_with_parent
 from service.queue import next_jobs
 from service.settings import TranscriptionSettings
 from service.transcriber import BACKENDS, Transcriber, build_transcriber
-from storage.blobs import BlobStore
+from storage.blobs import Blobs
 from storage.engine import Database
 from storage.interactions import Interaction
 from storage.jobs import (
@@ -141,7 +142,7 @@ class TranscriptionService:
     def __init__(
         self,
         db: Database,
-        blobs: BlobStore,
+        blobs: Blobs,
         settings: TranscriptionSettings,
         data_dir: Path,
         wake: asyncio.Event,
@@ -234,20 +235,23 @@ class TranscriptionService:
         blob, meta = await self.db.run_read(lambda session: _call_audio(session, job.interaction_id))
         if blob is None:
             raise FileNotFoundError("the call has no stored recording")
-        call = CallAudio(
-            path=str(self.blobs.path(blob)),
-            layout=str(meta.get("channel_layout") or "mono"),
-            language=_language(meta.get("language"), self.settings),
-        )
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(
-            self._get_pool(), _transcribe_in_worker, self.settings, str(self.data_dir), call
-        )
-        while True:
-            done, _ = await asyncio.wait({future}, timeout=LEASE.total_seconds() / 3)
-            if done:
-                return future.result()
-            await self.db.run_write(lambda session: renew(session, job.id, name, LEASE))
+        # the decoder wants a path: the blob's file, or a temporary copy from an object store
+        with contextlib.ExitStack() as held:
+            path = await loop.run_in_executor(None, held.enter_context, self.blobs.local_file(blob))
+            call = CallAudio(
+                path=str(path),
+                layout=str(meta.get("channel_layout") or "mono"),
+                language=_language(meta.get("language"), self.settings),
+            )
+            future = loop.run_in_executor(
+                self._get_pool(), _transcribe_in_worker, self.settings, str(self.data_dir), call
+            )
+            while True:
+                done, _ = await asyncio.wait({future}, timeout=LEASE.total_seconds() / 3)
+                if done:
+                    return future.result()
+                await self.db.run_write(lambda session: renew(session, job.id, name, LEASE))
 
     def _store(self, session: Session, job: ClaimedJob, result: TranscriptRow) -> None:
         if session.get(Interaction, job.interaction_id) is None:

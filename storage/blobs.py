@@ -1,4 +1,8 @@
-"""Content-addressed blob store on disk: raw messages, attachments, audio.
+"""Content-addressed blob stores: raw messages, attachments, audio.
+
+`Blobs` is what the service asks of a store; `BlobStore` (here, on this machine's disk) is the
+default and `S3BlobStore` (`storage/s3blobs.py`, an S3-compatible object store) the option
+for several machines.
 
 A blob is named by the sha256 of its bytes and lives at `<root>/<first two hex>/<sha256>`.
 `put_many` makes a whole batch of blobs durable before the database commit that refers to
@@ -16,8 +20,10 @@ import ctypes
 import ctypes.util
 import hashlib
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Protocol
 
 from storage.errors import NotFound, Unavailable
 
@@ -40,8 +46,55 @@ def _syncfs_function() -> Callable[[int], int] | None:
     return function  # type: ignore[no-any-return]
 
 
+class Reader(Protocol):
+    """A blob opened for reading: an open file, or an object store's response body."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+class Blobs(Protocol):
+    """A content-addressed store: a blob is named by the sha256 of its bytes, is whole or
+    absent, and is durable once `put_many` returns. Every method blocks (disk or network):
+    call them from an executor."""
+
+    def read(self, name: str) -> bytes:
+        """The blob's bytes; raises NotFound."""
+        ...
+
+    def size(self, name: str) -> int:
+        """The blob's length in bytes; raises NotFound."""
+        ...
+
+    def open(self, name: str, start: int = 0) -> Reader:
+        """A reader of the blob from byte `start` to its end; raises NotFound."""
+        ...
+
+    def local_file(self, name: str) -> AbstractContextManager[Path]:
+        """A file on this machine holding the blob while the context lasts (for decoders
+        that want a path); raises NotFound."""
+        ...
+
+    def put_many(self, items: Iterable[bytes]) -> list[str]:
+        """Store every item durably and return their names, in order; raises Unavailable."""
+        ...
+
+    def delete(self, names: Iterable[str]) -> None:
+        """Remove these blobs with no copy left behind (missing ones are ignored)."""
+        ...
+
+
+def valid_name(name: str) -> str:
+    """`name` if it can be a blob name (64 lowercase hex digits); raises NotFound otherwise,
+    so no caller's string ever becomes a path or an object key."""
+    if len(name) != 64 or any(c not in "0123456789abcdef" for c in name):
+        raise NotFound("blob", name)
+    return name
+
+
 class BlobStore:
-    """Blobs under one root folder."""
+    """Blobs under one root folder on this machine's disk."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -49,8 +102,7 @@ class BlobStore:
 
     def path(self, name: str) -> Path:
         """Where the blob `name` lives (it may not exist)."""
-        if len(name) != 64 or any(c not in "0123456789abcdef" for c in name):
-            raise NotFound("blob", name)
+        valid_name(name)
         return self.root / name[:2] / name
 
     def read(self, name: str) -> bytes:
@@ -59,6 +111,27 @@ class BlobStore:
             return self.path(name).read_bytes()
         except FileNotFoundError:
             raise NotFound("blob", name) from None
+
+    def size(self, name: str) -> int:
+        try:
+            return self.path(name).stat().st_size
+        except FileNotFoundError:
+            raise NotFound("blob", name) from None
+
+    def open(self, name: str, start: int = 0) -> Reader:
+        try:
+            handle = open(self.path(name), "rb")  # noqa: SIM115 - the caller closes it
+        except FileNotFoundError:
+            raise NotFound("blob", name) from None
+        handle.seek(start)
+        return handle
+
+    @contextmanager
+    def local_file(self, name: str) -> Iterator[Path]:
+        path = self.path(name)
+        if not path.is_file():
+            raise NotFound("blob", name)
+        yield path
 
     def put_many(self, items: Iterable[bytes]) -> list[str]:
         """Store every item durably and return their names, in order.

@@ -30,6 +30,7 @@ from service.appkeys import DB
 from service.settings import Secret, Settings, load_settings
 from storage.interactions import NewInteraction
 from tests import postgres
+from tests.s3 import ACCESS_KEY, REGION, SECRET_KEY, S3Server
 
 PASSWORD = "correct horse battery"
 
@@ -72,6 +73,27 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         .replace("ingest", parse_workers=0)  # the CLI test covers the parser processes
         .replace("marketing", workers=0)  # and the detector's
     )
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """An S3-compatible server (moto's) for the session; each test asks for its own bucket."""
+    server = S3Server()
+    yield server
+    server.stop()
+
+
+def with_s3_blobs(settings: Settings, server: S3Server, prefix: str = "blobs/") -> tuple[Settings, str]:
+    """These settings with blobs in a fresh versioned bucket of `server`; and the bucket's name."""
+    bucket = server.new_bucket()
+    return settings.replace(
+        "storage",
+        blob_url=f"s3://{bucket}/{prefix}",
+        s3_endpoint_url=server.endpoint,
+        s3_region=REGION,
+        s3_access_key_id=ACCESS_KEY,
+        s3_secret_access_key=Secret(SECRET_KEY),
+    ), bucket
 
 
 def run_kirjuri(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:

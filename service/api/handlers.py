@@ -10,7 +10,7 @@ from aiohttp import web
 from service import access, customers, export, history, marketing, rights, webhooks
 from service.api.auth import caller
 from service.api.params import bool_param, int_param, json_body, page_params, path_id, time_param
-from service.api.responses import original, stream_zip
+from service.api.responses import blob_ranges, original, stream_zip
 from service.appkeys import BLOBS, DB, EXECUTOR, HASHER, METRICS, RIGHTS, SETTINGS
 from service.audit import list_audit
 from service.errors import InvalidInput
@@ -124,15 +124,13 @@ async def get_raw(request: web.Request) -> web.Response:
 async def get_audio(request: web.Request) -> web.StreamResponse:
     """The original recording of a call, with Range support so a player can seek."""
     iid = path_id(request)
-    path, content_type = await history.audio_file(request.app[DB], request.app[BLOBS], caller(request), iid)
-    return web.FileResponse(
-        path,
-        headers={
-            "Content-Type": content_type,
-            "Content-Disposition": f'inline; filename="call-{iid}"',
-            "Cache-Control": "private, no-store",
-        },
-    )
+    blob, content_type = await history.audio_file(request.app[DB], caller(request), iid)
+    headers = {
+        "Content-Type": content_type,
+        "Content-Disposition": f'inline; filename="call-{iid}"',
+        "Cache-Control": "private, no-store",
+    }
+    return await blob_ranges(request, request.app[BLOBS], request.app[EXECUTOR], blob, headers)
 
 
 async def link_interaction(request: web.Request) -> web.Response:

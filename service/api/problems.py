@@ -86,10 +86,12 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
             404: f"there is nothing at {request.path}",
             405: f"{request.method} is not allowed on {request.path}",
             413: "the request body is larger than this service accepts",
+            416: "the byte range asked for lies outside the file",
         }.get(exc.status, exc.reason)
         response = problem(exc.status, detail)
-        if exc.status == 405 and "Allow" in exc.headers:
-            response.headers["Allow"] = exc.headers["Allow"]
+        for name in ("Allow", "Content-Range"):  # what a 405 or a 416 must say
+            if name in exc.headers:
+                response.headers[name] = exc.headers[name]
         return response
     except Exception:
         log.exception("unexpected error in %s %s", request.method, request.path)

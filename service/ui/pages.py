@@ -12,7 +12,7 @@ from service import customers, export, history, marketing, rights
 from service.access import login, token_hash
 from service.api.auth import caller
 from service.api.params import page_params, time_param
-from service.api.responses import original, stream_zip
+from service.api.responses import blob_ranges, original, stream_zip
 from service.appkeys import BLOBS, DB, EXECUTOR, HASHER, RIGHTS, SETTINGS
 from service.audit import list_audit
 from service.errors import AuthenticationFailed, InvalidInput
@@ -153,10 +153,9 @@ async def interaction(request: web.Request) -> web.Response:
 
 async def audio(request: web.Request) -> web.StreamResponse:
     iid = _id(request)
-    path, content_type = await history.audio_file(request.app[DB], request.app[BLOBS], caller(request), iid)
-    return web.FileResponse(
-        path, headers={"Content-Type": content_type, "Cache-Control": "private, no-store"}
-    )
+    blob, content_type = await history.audio_file(request.app[DB], caller(request), iid)
+    headers = {"Content-Type": content_type, "Cache-Control": "private, no-store"}
+    return await blob_ranges(request, request.app[BLOBS], request.app[EXECUTOR], blob, headers)
 
 
 async def raw(request: web.Request) -> web.Response:

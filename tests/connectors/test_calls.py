@@ -5,6 +5,7 @@ with nothing stored; the same external id stored once; the recording served back
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import json
 import time
@@ -22,8 +23,9 @@ from service.settings import Settings
 from service.whisper_model import bundled_model_dir
 from storage.audit import AuditFilter, list_entries
 from storage.interactions import Interaction
-from tests.conftest import Kirjuri
+from tests.conftest import Kirjuri, with_s3_blobs
 from tests.plugins import kirjuri_test_plugin as test_plugin
+from tests.s3 import S3Server
 from tests.speech import Turn, heard, mono_call, phone_call
 from tests.whisper_checkpoint import ct2_to_openai_checkpoint
 
@@ -167,6 +169,44 @@ async def test_english_and_swedish_mono_calls(
     said = " ".join(s["text"] for s in call["segments"]).lower()
     for word in expected:
         assert heard(word, said), said
+
+
+async def test_a_call_kept_in_an_s3_bucket_is_transcribed_and_played_back(
+    kirjuri_factory: Any, call_settings: Settings, tmp_path: Path, s3_server: S3Server
+) -> None:
+    configured, bucket = with_s3_blobs(call_settings, s3_server)
+    kirjuri = await kirjuri_factory(configured)
+    headers = await kirjuri.login("agent")
+    text = "Hello, I am calling about my invoice. Please call me tomorrow."
+    recording = mono_call(text, "en", tmp_path / "mono.wav").read_bytes()
+    status, receipt = await upload(
+        kirjuri, headers, recording, metadata(channel_layout="mono", language="en")
+    )
+    assert status == 202, receipt
+    iid = receipt["interaction_id"]
+    call = await wait_until_settled(kirjuri, headers, iid)
+    assert call["status"] == "done", call["transcription"]
+    said = " ".join(s["text"] for s in call["segments"]).lower()
+    assert heard("invoice", said), said
+    assert s3_server.stored(bucket) == [f"blobs/{hashlib.sha256(recording).hexdigest()}"]
+
+    # played back from the bucket: whole, a range, the last bytes, and past the end
+    audio = f"/api/v1/interactions/{iid}/audio"
+    resp = await kirjuri.client.get(audio, headers=headers)
+    assert resp.status == 200 and await resp.read() == recording
+    resp = await kirjuri.client.get(audio, headers=headers | {"Range": "bytes=100-199"})
+    assert resp.status == 206
+    assert resp.headers["Content-Range"] == f"bytes 100-199/{len(recording)}"
+    assert await resp.read() == recording[100:200]
+    resp = await kirjuri.client.get(audio, headers=headers | {"Range": "bytes=-50"})
+    assert resp.status == 206 and await resp.read() == recording[-50:]
+    resp = await kirjuri.client.get(audio, headers=headers | {"Range": f"bytes={len(recording)}-"})
+    assert resp.status == 416
+    assert resp.headers["Content-Range"] == f"bytes */{len(recording)}"
+    # nothing of the recording stays on this machine: no blob folder, no temporary copy
+    data = configured.storage.data_path
+    assert not (data / "blobs").exists()
+    assert list(data.glob("kirjuri-blob-*")) == []
 
 
 async def test_a_ban_said_in_a_call_is_found_in_the_customers_channel_only(
