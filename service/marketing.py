@@ -122,7 +122,9 @@ class Evidence:
 
 @dataclass(frozen=True)
 class Passage:
-    """Words of the customer's to read: text, how to read it, and where it was said in a call."""
+    """Words of the customer's to read: text, how to read it, and where it was said in a call.
+    An email's `regions` (the sender's own lines) are found by the detector's process, not
+    the process that read the rows: that one also serves SMTP."""
 
     text: str
     language: str | None
@@ -151,7 +153,7 @@ def customer_passages(session: Session, interaction_ids: list[int]) -> dict[int,
                 Passage(m["text"], None, None, "chat") for m in messages if m.get("role") == "customer"
             ]
         elif channel == "email" and direction == "in" and body:
-            out[iid] = [Passage(body, None, tuple(email_regions(body)), channel)]
+            out[iid] = [Passage(body, None, None, channel)]
     if calls:
         languages = dict(
             session.execute(
@@ -180,7 +182,12 @@ def find_statements(passages: list[Passage]) -> list[Evidence]:
     return [
         Evidence(hit, p.start_seconds, p.end_seconds)
         for p in passages
-        for hit in detect(p.text, language=p.language, regions=p.regions, source=p.source)
+        for hit in detect(
+            p.text,
+            language=p.language,
+            regions=email_regions(p.text) if p.source == "email" else p.regions,
+            source=p.source,
+        )
     ]
 
 

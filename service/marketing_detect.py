@@ -460,23 +460,51 @@ _FOOTER = re.compile(
     re.IGNORECASE,
 )
 
+# words without which neither pattern can match: only lines holding one are tried against
+# them (the patterns backtrack over every position of every line of a long mail)
+_CUES = (
+    *("wrote", "kirjoitti", "skrev", "--", "from:", "lähettäjä:", "från:"),
+    *("unsubscribe", "click here", "no longer wish", "receiving this", "was sent", "ta tilaus"),
+    *("peru tilaus", "jos et halua", "lähetetty", "längre", "avregistrera", "du får detta", "skickades"),
+)
+
+
+def _cue_positions(body: str) -> list[int]:
+    """Where a cue starts in `body`, in order; every line start if lowercasing changed the
+    text's length (then positions in the lowered text would not be positions in `body`)."""
+    lower = body.lower()
+    if len(lower) != len(body):
+        return list(range(len(body)))
+    found = []
+    for cue in _CUES:
+        at = lower.find(cue)
+        while at >= 0:
+            found.append(at)
+            at = lower.find(cue, at + 1)
+    return sorted(found)
+
 
 def email_regions(body: str) -> list[tuple[int, int]]:
     """The spans of an email body that are the sender's own words: not quoted lines (`>`), not
     what follows "On … wrote:" / "… kirjoitti:" / "… skrev:" or a forwarded-message separator,
     not the signature after "-- ", and not a newsletter footer's paragraph."""
+    cues = iter([*_cue_positions(body), len(body)])
+    cue = next(cues)
     regions: list[tuple[int, int]] = []
     offset = 0
     in_footer = False
     for line in body.splitlines(keepends=True):
         start, text = offset, line.strip()
         offset += len(line)
-        if _QUOTE_START.match(text) or _SIGNATURE.match(line.rstrip("\r\n")):
+        cued = cue < offset
+        while cue < offset:
+            cue = next(cues)
+        if cued and (_QUOTE_START.match(text) or _SIGNATURE.match(line.rstrip("\r\n"))):
             break
         if not text:
             in_footer = False
             continue
-        if _FOOTER.search(text):
+        if cued and _FOOTER.search(text):
             in_footer = True
         if in_footer or text.startswith(">"):
             continue

@@ -34,6 +34,7 @@ from storage.webhooks import (
     OutboxEvent,
     WebhookDelivery,
     WebhookSubscription,
+    any_due,
     claim_due,
     mark_delivered,
     mark_failed,
@@ -164,7 +165,9 @@ class WebhookService:
         async with aiohttp.ClientSession(timeout=timeout) as http:
             while True:
                 try:
-                    due = await self.db.run_write(lambda session: claim_due(session, 20, LEASE))
+                    due = []
+                    if await self.db.run_read(any_due):
+                        due = await self.db.run_write(lambda session: claim_due(session, 20, LEASE))
                 except Exception:
                     log.exception("could not read the webhook outbox; trying again shortly")
                     due = []

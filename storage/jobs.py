@@ -83,6 +83,17 @@ def enqueue(session: Session, kind: str, interaction_ids: Sequence[int], max_att
     )
 
 
+def runnable(session: Session, kinds: Iterable[str]) -> bool:
+    """Whether a job of these kinds could be claimed now: a read, so a worker with nothing to
+    do does not take the database's write lock (on SQLite, the one that capture needs)."""
+    found = session.execute(
+        select(Job.id)
+        .where(Job.status == "queued", Job.kind.in_(list(kinds)), Job.run_after <= utcnow())
+        .limit(1)
+    ).first()
+    return found is not None
+
+
 def claim(
     session: Session, kinds: Iterable[str], worker: str, lease: timedelta, limit: int = 1
 ) -> list[ClaimedJob]:

@@ -150,6 +150,16 @@ class DueDelivery:
     event: dict[str, Any]
 
 
+def any_due(session: Session) -> bool:
+    """Whether a delivery is due: a read, so an idle sender takes no write lock."""
+    found = session.execute(
+        select(WebhookDelivery.id)
+        .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= utcnow())
+        .limit(1)
+    ).first()
+    return found is not None
+
+
 def claim_due(session: Session, limit: int, lease: timedelta) -> list[DueDelivery]:
     """Take pending deliveries that are due, pushing their next attempt past the lease so that
     another worker does not send them at the same time."""
