@@ -234,7 +234,8 @@ def export_child(data: str, runs: int, out: Any) -> None:
                     await session.scalars(select(Interaction.raw_blob).where(Interaction.customer_id == 1))
                 )
             t = time.perf_counter()
-            raw = read_all([BlobStore(Path(data) / "blobs").path(name) for name in blobs])
+            store = BlobStore(Path(data) / "blobs")
+            raw = read_all([store.path(name) for name in blobs if name])
             raw_rate = raw / (time.perf_counter() - t) / 1e6
         await db.close()
         return {

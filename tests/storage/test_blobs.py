@@ -36,3 +36,13 @@ def test_a_failed_batch_leaves_no_partial_files(tmp_path: Path) -> None:
 def test_names_that_are_not_sha256_are_refused(tmp_path: Path, name: str) -> None:
     with pytest.raises(NotFound):
         BlobStore(tmp_path).read(name)
+
+
+def test_deleting_many_blobs_removes_exactly_those(tmp_path: Path) -> None:
+    """An erasure's many blobs are removed by several threads, a shard folder each."""
+    store = BlobStore(tmp_path / "blobs")
+    names = store.put_many([f"mail {n}".encode() for n in range(300)])
+    assert len({n[:2] for n in names[:200]}) > 16  # enough shard folders for the threads
+    store.delete(names[:200] + [hashlib.sha256(b"never stored").hexdigest()])
+    left = sorted(p.name for p in (tmp_path / "blobs").rglob("*") if p.is_file())
+    assert left == sorted(names[200:])
