@@ -7,9 +7,9 @@ UTC and hands back aware datetimes (advanced-alchemy's DateTimeUTC does the same
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, DateTime, Dialect, MetaData
+from sqlalchemy import JSON, DateTime, Dialect, MetaData, Table
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -54,3 +54,9 @@ class Base(DeclarativeBase):
 
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map: dict[Any, Any] = {datetime: DateTimeUTC, dict[str, Any]: JSON, list[str]: JSON}
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core table of a model: statements on it skip the ORM's bookkeeping (bulk inserts
+    and selects of plain columns on the capture path, where each costs the writer's time)."""
+    return cast(Table, model.__table__)

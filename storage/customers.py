@@ -13,7 +13,7 @@ from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, func, or_, se
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, selectinload
 
-from storage.base import Base, utcnow
+from storage.base import Base, table_of, utcnow
 from storage.errors import Conflict, NotFound
 
 IDENTIFIER_KINDS = ("email", "phone", "business_id", "personal_id")
@@ -102,14 +102,10 @@ def owners_of(session: Session, identifiers: Iterable[tuple[str, str]]) -> dict[
     by_kind: dict[str, list[str]] = {}
     for kind, value in pairs:
         by_kind.setdefault(kind, []).append(value)
+    table = table_of(CustomerIdentifier)
     rows = session.execute(
-        select(CustomerIdentifier.kind, CustomerIdentifier.value, CustomerIdentifier.customer_id).where(
-            or_(
-                *[
-                    (CustomerIdentifier.kind == kind) & CustomerIdentifier.value.in_(values)
-                    for kind, values in by_kind.items()
-                ]
-            )
+        select(table.c.kind, table.c.value, table.c.customer_id).where(
+            or_(*[(table.c.kind == kind) & table.c.value.in_(values) for kind, values in by_kind.items()])
         )
     )
     return {(kind, value): cid for kind, value, cid in rows}

@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, selectinload
 from sqlalchemy.sql import Select
 
-from storage.base import Base, utcnow
+from storage.base import Base, table_of, utcnow
 from storage.errors import NotFound
 from storage.search import FTS, Matches, SearchQuery, Unindexed, id_runs, matching_ids, resolved
 
@@ -141,11 +141,6 @@ class InteractionFilter:
     tag: str | None = None
 
 
-def _table(model: type[Base]) -> Table:
-    """The Core table of a model, for executemany inserts without ORM bookkeeping."""
-    return cast(Table, model.__table__)
-
-
 @dataclass
 class NewInteraction:
     """One interaction to insert: its column values, participants and attachments (as dicts)."""
@@ -165,7 +160,7 @@ def insert_interactions(session: Session, items: Sequence[NewInteraction]) -> li
     """
     if not items:
         return []
-    table = _table(Interaction)
+    table = table_of(Interaction)
     rows = session.execute(
         _insert_new(session, table, "dedup_key").returning(table.c.dedup_key, table.c.id),
         [item.values for item in items],
@@ -185,9 +180,9 @@ def insert_interactions(session: Session, items: Sequence[NewInteraction]) -> li
         for a in item.attachments
     ]
     if participants:
-        session.execute(insert(_table(Participant)), participants)
+        session.execute(insert(table_of(Participant)), participants)
     if attachments:
-        session.execute(insert(_table(Attachment)), attachments)
+        session.execute(insert(table_of(Attachment)), attachments)
     return ids
 
 

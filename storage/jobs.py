@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ForeignKey, Integer, String, Text, insert, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from storage.base import Base, utcnow
+from storage.base import Base, table_of, utcnow
 
 
 class Job(Base):
@@ -66,7 +66,7 @@ def enqueue(session: Session, kind: str, interaction_ids: Sequence[int], max_att
         return
     now = utcnow()
     session.execute(
-        insert(Job),
+        insert(table_of(Job)),
         [
             {
                 "kind": kind,

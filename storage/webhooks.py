@@ -22,7 +22,7 @@ from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, delete, inser
 from sqlalchemy import event as orm_event
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from storage.base import Base, utcnow
+from storage.base import Base, table_of, utcnow
 
 EVENT_TYPES = (
     "interaction.created",
@@ -102,8 +102,11 @@ def add_events(session: Session, events: Sequence[NewEvent]) -> list[str]:
     sink = session.info.get("event_sink")
     if sink is not None:
         orm_event.listen(session, "after_commit", lambda _session: sink(payloads), once=True)
+    subscriptions_table = table_of(WebhookSubscription)
     subscriptions = session.execute(
-        select(WebhookSubscription.id, WebhookSubscription.events).where(WebhookSubscription.active.is_(True))
+        select(subscriptions_table.c.id, subscriptions_table.c.events).where(
+            subscriptions_table.c.active.is_(True)
+        )
     ).all()
     if not subscriptions:
         return []
@@ -134,8 +137,8 @@ def add_events(session: Session, events: Sequence[NewEvent]) -> list[str]:
             for sid in wanted
         ]
     if rows:
-        session.execute(insert(OutboxEvent), rows)
-        session.execute(insert(WebhookDelivery), deliveries)
+        session.execute(insert(table_of(OutboxEvent)), rows)
+        session.execute(insert(table_of(WebhookDelivery)), deliveries)
     return [str(r["id"]) for r in rows]
 
 
