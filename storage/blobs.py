@@ -6,16 +6,19 @@ for several machines.
 
 A blob is named by the sha256 of its bytes and lives at `<root>/<first two hex>/<sha256>`.
 `put_many` makes a whole batch of blobs durable before the database commit that refers to
-them: every file is written under a temporary name, the data is flushed, the files are
-renamed into place and the renames are flushed. On Linux the two flushes are one `syncfs`
-each for the whole batch (one journal commit, not one per file: about 3x faster for a batch
-of 20 small messages on this machine class); elsewhere each file and directory is fsynced.
-A file is never visible under its final name before its content is on disk, so "the name
-exists" always means "the blob is whole". These methods block; call them from an executor.
+them: each new file is created under its final name, then one flush makes the data and the
+directory entries of the whole batch durable. On Linux that flush is one `syncfs` (one
+journal commit, not one per file: about 3x faster for a batch of 20 small messages on this
+machine class); elsewhere each file and folder is fsynced. A name can thus exist before its
+content is on disk (a crash between the two leaves a half-written file that no row refers
+to, since rows commit after the flush): `put_many` checks the content of every name it
+finds, and rewrites one that does not hold its blob. These methods block; call them from an
+executor.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import hashlib
@@ -137,33 +140,41 @@ class BlobStore:
     def put_many(self, items: Iterable[bytes]) -> list[str]:
         """Store every item durably and return their names, in order.
 
-        Raises Unavailable (nothing refers to the blobs yet, so nothing is lost) if the disk fails.
+        New blobs are created under their final names and made durable by one flush, data and
+        directory entries together. A name that exists already is checked against its content
+        (a crash may have left the file half written, or another process may be writing it
+        this moment) and is flushed with the rest; one that does not hold its content is
+        written again under a temporary name, fsynced and renamed over it. So every name
+        returned holds its whole blob on disk.
+        Raises Unavailable (nothing refers to the blobs yet, so nothing is lost) if the disk
+        fails; the files this call created are removed then.
         """
         names: list[str] = []
-        pending: dict[str, Path] = {}  # final path -> temporary path
+        seen: set[Path] = set()
+        created: dict[Path, int] = {}  # path -> inode, to remove only our own after a failure
+        redo: dict[Path, bytes] = {}
         try:
             for data in items:
                 name = sha256_hex(data)
                 names.append(name)
                 final = self.path(name)
-                if str(final) in pending or final.exists():
+                if final in seen:
                     continue
-                final.parent.mkdir(parents=True, exist_ok=True)
-                tmp = final.parent / f".{name}.{os.getpid()}.tmp"
-                with open(tmp, "wb") as fh:
-                    fh.write(data)
-                    if self._syncfs is None:
-                        fh.flush()
-                        os.fsync(fh.fileno())
-                pending[str(final)] = tmp
-            if pending:
-                self._flush(pending.values())
-                for final_path, tmp in pending.items():
-                    os.replace(tmp, final_path)
-                self._flush(Path(p) for p in pending)
+                seen.add(final)
+                inode = _create(final, data)
+                if inode is not None:
+                    created[final] = inode
+                elif not _holds(final, name):
+                    redo[final] = data
+            if seen:
+                self._flush(seen - redo.keys())
+            for final, data in redo.items():
+                _replace(final, data)
         except OSError as exc:
-            for tmp in pending.values():
-                tmp.unlink(missing_ok=True)
+            for path, inode in created.items():
+                with contextlib.suppress(OSError):
+                    if path.stat().st_ino == inode:
+                        path.unlink()
             raise Unavailable(f"blob store write failed: {exc.strerror}") from exc
         return names
 
@@ -201,11 +212,60 @@ class BlobStore:
             finally:
                 os.close(fd)
             return
+        paths = list(paths)
+        for path in paths:
+            _fsync_file(path)
         for directory in sorted({p.parent for p in paths} | {self.root}):
             _fsync_dir(directory)
 
 
 DELETE_THREADS = 4
+
+
+def _create(final: Path, data: bytes) -> int | None:
+    """Write `data` to a new file at `final`, not yet flushed; its inode, or None if the
+    name exists."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    try:
+        fd = os.open(final, flags, 0o600)
+    except FileExistsError:
+        return None
+    except FileNotFoundError:  # the shard folder's first blob
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(final, flags, 0o600)
+    try:
+        with open(fd, "wb") as fh:
+            fh.write(data)
+            return os.fstat(fh.fileno()).st_ino
+    except OSError:
+        final.unlink(missing_ok=True)
+        raise
+
+
+def _replace(final: Path, data: bytes) -> None:
+    """Put whole `data` at `final`, where a file stands that does not hold it."""
+    tmp = final.parent / f".{final.name}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_dir(final.parent)
+
+
+def _holds(path: Path, name: str) -> bool:
+    """Whether the file at `path` holds exactly the blob `name` (read and hashed)."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+    except FileNotFoundError:
+        return False
+    return digest.hexdigest() == name
 
 
 def _unlink_all(folders: list[tuple[Path, list[Path]]]) -> None:
@@ -215,6 +275,14 @@ def _unlink_all(folders: list[tuple[Path, list[Path]]]) -> None:
             path.unlink(missing_ok=True)
         if folder.is_dir():
             _fsync_dir(folder)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _fsync_dir(directory: Path) -> None:

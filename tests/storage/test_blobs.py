@@ -46,3 +46,27 @@ def test_deleting_many_blobs_removes_exactly_those(tmp_path: Path) -> None:
     store.delete(names[:200] + [hashlib.sha256(b"never stored").hexdigest()])
     left = sorted(p.name for p in (tmp_path / "blobs").rglob("*") if p.is_file())
     assert left == sorted(names[200:])
+
+
+def test_a_half_written_blob_left_by_a_crash_is_written_again_whole(tmp_path: Path) -> None:
+    """New blobs are created under their final names before the flush, so a crash can leave
+    one half written; storing that content again must not trust the name alone."""
+    store = BlobStore(tmp_path / "blobs")
+    data = b"the whole message " * 100
+    name = hashlib.sha256(data).hexdigest()
+    path = store.path(name)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(data[:50])  # as a crash before the flush may leave it
+    assert store.put_many([data]) == [name]
+    assert store.read(name) == data
+    files = [p.name for p in (tmp_path / "blobs").rglob("*") if p.is_file()]
+    assert files == [name]  # no temporary file left beside it
+
+
+def test_a_whole_blob_stored_again_is_kept_as_it_is(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path / "blobs")
+    (name,) = store.put_many([b"an attachment sent twice"])
+    before = store.path(name).stat()
+    assert store.put_many([b"an attachment sent twice", b"another"])[0] == name
+    after = store.path(name).stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
