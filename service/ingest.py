@@ -1,21 +1,23 @@
 """The one entrance for captured data: every connector hands a `Capture` to `Ingestor.ingest`.
 
-`ingest` returns only once the capture is durable: its blobs fsynced, then its row committed
-(SQLite WAL, `synchronous=FULL`). A single writer task takes captures off a queue and writes
-them in batches (group commit): one blob-directory fsync per shard and one database commit
-serve every capture that arrived meanwhile, so durability does not cost one fsync chain per
-message. Each capture gets its own savepoint, so one bad capture fails alone.
+`ingest` returns only once the capture is durable: its blobs flushed, then its row committed
+(SQLite WAL, `synchronous=FULL`). Captures are written in batches (group commit): one flush
+of the blob store and one database commit serve every capture that arrived meanwhile, so
+durability does not cost one fsync chain per message. A batch that fails to commit is tried
+again one capture at a time, so one that cannot be stored fails alone.
 The same `dedup_key` twice (BCC and journal, a retried SMTP transaction) is stored once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import pluggy
@@ -101,12 +103,23 @@ class IngestResult:
 
 @dataclass
 class _Pending:
-    capture: Capture
+    """A capture on its way to the store; an email may still be raw (parsed in the batch)."""
+
+    capture: Capture | None
     future: asyncio.Future[IngestResult]
+    raw: bytes | None = None
+    received_at: datetime | None = None
     blob_names: list[str] = field(default_factory=list)
+
+    @property
+    def parsed(self) -> Capture:
+        assert self.capture is not None, "parsed in the blob stage"
+        return self.capture
 
 
 def _fail(batch: Sequence[_Pending], exc: BaseException, stage: str) -> None:
+    if not batch:
+        return
     if isinstance(exc, StorageError | OSError | IngestFailed | asyncio.CancelledError):
         log.error("%s of %d capture(s) failed: %s", stage, len(batch), exc)
     else:
@@ -116,20 +129,23 @@ def _fail(batch: Sequence[_Pending], exc: BaseException, stage: str) -> None:
             item.future.set_exception(IngestFailed("storage is unavailable"))
 
 
-async def _drain(queue: asyncio.Queue[_Pending], limit: int) -> list[_Pending]:
-    batch = [await queue.get()]
-    while len(batch) < limit and not queue.empty():
-        batch.append(queue.get_nowait())
+def _take(queue: collections.deque[_Pending], batch: list[_Pending], limit: int) -> list[_Pending]:
+    """Move up to `limit` waiting captures from `queue` into `batch` (either thread may call it:
+    deque appends and pops are atomic)."""
+    while queue and len(batch) < limit:
+        batch.append(queue.popleft())
     return batch
 
 
 class Ingestor:
     """Stores captures durably in a two-stage pipeline. Start with `run()` as a task.
 
-    Stage one drops captures already stored and writes the blobs of the rest (made durable
-    together); stage two inserts every capture whose blobs are durable in one transaction.
-    The stages overlap, so one batch's blobs are written while the previous batch commits.
-    A capture whose dedup key is already on its way waits for that one instead.
+    Stage one parses the batch's raw emails and makes the blobs of every capture durable
+    together, in one thread hop; stage two inserts every capture whose blobs are durable in
+    one transaction, taken once this process holds the write lock. The stages overlap, so one
+    batch's blobs are written while the previous batch commits. A capture whose dedup key is
+    stored already (or is stored by an earlier capture of the same transaction) is answered
+    as the duplicate it is, and blobs that no row names are removed again.
     """
 
     def __init__(
@@ -151,7 +167,7 @@ class Ingestor:
         self.parser = parser or executor
         self.process_parse_min_bytes = process_parse_min_bytes
         self.max_body_chars = max_body_chars
-        self.internal_domains = list(internal_domains)
+        self.internal_domains = tuple(internal_domains)
         self.max_batch = max_batch
         self.job_max_attempts = job_max_attempts
         # the hooks some plugin implements: none costs nothing on the capture path
@@ -159,9 +175,11 @@ class Ingestor:
         self._tags_hook = bool(plugins and plugins.hook.extra_tags.get_hookimpls())
         self._match_hook = bool(plugins and plugins.hook.match_customer.get_hookimpls())
         self.jobs_queued = asyncio.Event()  # set when a commit queued background jobs
-        self._to_blobs: asyncio.Queue[_Pending] = asyncio.Queue()
-        self._to_rows: asyncio.Queue[_Pending] = asyncio.Queue()
-        self._in_flight: dict[str, asyncio.Future[IngestResult]] = {}
+        # each stage's waiting captures, and an event set when some were added
+        self._to_blobs: collections.deque[_Pending] = collections.deque()
+        self._blobs_ready = asyncio.Event()
+        self._to_rows: collections.deque[_Pending] = collections.deque()
+        self._rows_ready = asyncio.Event()
         self._large: set[asyncio.Task[None]] = set()
 
     async def ingest(self, capture: Capture) -> IngestResult:
@@ -169,24 +187,12 @@ class Ingestor:
 
         Raises IngestFailed (temporary: try again) when it could not be stored.
         """
-        if len(capture.body) > self.max_body_chars:
-            capture.body = capture.body[: self.max_body_chars]
-            capture.parse_errors.append(
-                f"text body longer than {self.max_body_chars} characters: the rest is only in the original"
-            )
-        key = capture.dedup_key
-        earlier = self._in_flight.get(key)
-        if earlier is not None:
-            first = await asyncio.shield(earlier)
-            return IngestResult(first.interaction_id, True, first.customer_id)
-        future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
-        self._in_flight[key] = future
-        try:
-            await self._to_blobs.put(_Pending(capture, future))
-            return await asyncio.shield(future)
-        finally:
-            if self._in_flight.get(key) is future:
-                del self._in_flight[key]
+        return await self._submit(_Pending(capture, asyncio.get_running_loop().create_future()))
+
+    async def _submit(self, pending: _Pending) -> IngestResult:
+        self._to_blobs.append(pending)
+        self._blobs_ready.set()
+        return await asyncio.shield(pending.future)
 
     async def stored(self, dedup_key: str) -> int | None:
         """The id of the interaction stored under `dedup_key`, if there is one."""
@@ -194,16 +200,17 @@ class Ingestor:
         return known.get(dedup_key)
 
     async def ingest_email(self, raw: bytes) -> IngestResult:
-        """Parse a raw email off the event loop and store it; see `ingest`.
+        """Store a raw email, parsed off the event loop; see `ingest`.
 
-        Ordinary mail is parsed in a thread (cheaper than shipping it to another process);
-        large mail goes to the parser processes, so its seconds of pure-Python parsing never
-        hold the interpreter lock that the event loop needs.
+        Ordinary mail is parsed with the rest of its batch in the thread that writes the
+        batch's blobs; large mail goes to the parser processes first, so its seconds of
+        pure-Python parsing never hold the interpreter lock that the event loop needs.
         """
         loop = asyncio.get_running_loop()
-        where = self.parser if len(raw) >= self.process_parse_min_bytes else self.executor
+        if len(raw) < self.process_parse_min_bytes:
+            return await self._submit(_Pending(None, loop.create_future(), raw=raw, received_at=utcnow()))
         capture = await loop.run_in_executor(
-            where, email_capture, raw, utcnow(), tuple(self.internal_domains), False
+            self.parser, email_capture, raw, utcnow(), self.internal_domains, False
         )
         capture.raw = raw
         return await self.ingest(capture)
@@ -212,8 +219,10 @@ class Ingestor:
         """Both stages; runs until cancelled, finishing the batches in hand first."""
         try:
             async with asyncio.TaskGroup() as group:
-                group.create_task(self._stage(self._to_blobs, self._write_blobs, "writing blobs"))
-                group.create_task(self._stage(self._to_rows, self._write_rows, "writing rows"))
+                blobs = self._stage(self._to_blobs, self._blobs_ready, self._write_blobs, "writing blobs")
+                rows = self._stage(self._to_rows, self._rows_ready, self._write_rows, "writing rows")
+                group.create_task(blobs)
+                group.create_task(rows)
         finally:
             for task in list(self._large):
                 task.cancel()
@@ -221,38 +230,43 @@ class Ingestor:
 
     async def _stage(
         self,
-        queue: asyncio.Queue[_Pending],
+        queue: collections.deque[_Pending],
+        ready: asyncio.Event,
         work: Callable[[list[_Pending]], Awaitable[None]],
         name: str,
     ) -> None:
+        """Run `work` on what waits in `queue` until none is left, then wait for more. `work`
+        takes its batch from the queue itself, into the list it is given."""
         while True:
-            batch = await _drain(queue, self.max_batch)
-            try:
-                await asyncio.shield(work(batch))
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - a stage must outlive any one bad batch
-                _fail(batch, exc, name)
+            await ready.wait()
+            ready.clear()
+            while queue:
+                batch: list[_Pending] = []
+                try:
+                    await asyncio.shield(work(batch))
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - a stage must outlive any one bad batch
+                    if not batch:  # failed before it took any: what waits fails with it
+                        _take(queue, batch, len(queue))
+                    _fail(batch, exc, name)
 
     def fail_pending(self) -> None:
         """At shutdown: answer every capture still queued with IngestFailed (the sender retries)."""
         for queue in (self._to_blobs, self._to_rows):
-            while not queue.empty():
-                _fail([queue.get_nowait()], IngestFailed("the service is shutting down"), "shutdown")
+            _fail(list(queue), IngestFailed("the service is shutting down"), "shutdown")
+            queue.clear()
 
     async def _write_blobs(self, batch: list[_Pending]) -> None:
-        """Answer duplicates of stored captures; make the blobs of the rest durable; pass them on.
+        """Parse the raw emails waiting and make the blobs of every capture waiting durable,
+        in one thread hop; pass them on to the rows stage.
 
         A large capture's blobs are written in a task of their own, so the small captures
         behind it do not wait for megabytes to reach the disk.
         """
-        keys = [p.capture.dedup_key for p in batch]
-        known = await self.db.run_read(lambda session: dedup_keys_stored(session, keys))
         small: list[_Pending] = []
-        for p in batch:
-            if p.capture.dedup_key in known:
-                p.future.set_result(IngestResult(known[p.capture.dedup_key], True))
-            elif _payload_size(p.capture) >= self.process_parse_min_bytes:
+        for p in _take(self._to_blobs, batch, self.max_batch):
+            if p.capture is not None and _payload_size(p.capture) >= self.process_parse_min_bytes:
                 task = asyncio.create_task(self._write_blobs_of([p], "writing large blobs"))
                 self._large.add(task)
                 task.add_done_callback(self._large.discard)
@@ -261,36 +275,81 @@ class Ingestor:
         await self._write_blobs_of(small, "writing blobs")
 
     async def _write_blobs_of(self, fresh: list[_Pending], stage: str) -> None:
-        payloads = [data for p in fresh for data in _payloads(p.capture)]
+        if not fresh:
+            return
         try:
             loop = asyncio.get_running_loop()
-            names = iter(await loop.run_in_executor(self.executor, self.blobs.put_many, payloads))
+            await loop.run_in_executor(self.executor, self._parse_and_put, fresh)
         except (Exception, asyncio.CancelledError) as exc:  # answered per capture, the stage goes on
             _fail(fresh, exc, stage)
             if isinstance(exc, asyncio.CancelledError):
                 raise
             return
-        for p in fresh:
-            p.blob_names = [next(names) for _ in _payloads(p.capture)]
-            self._to_rows.put_nowait(p)
+        self._to_rows.extend(fresh)
+        self._rows_ready.set()
+
+    def _parse_and_put(self, batch: list[_Pending]) -> None:
+        """In a worker thread: parse what is raw, then store every blob of the batch."""
+        for p in batch:
+            if p.capture is None:
+                assert p.raw is not None and p.received_at is not None
+                p.capture = email_capture(p.raw, p.received_at, self.internal_domains, False)
+                p.capture.raw = p.raw
+            _clip_body(p.capture, self.max_body_chars)
+        names = iter(self.blobs.put_many([data for p in batch for data in _payloads(p.parsed)]))
+        for p in batch:
+            p.blob_names = [next(names) for _ in _payloads(p.parsed)]
 
     async def _write_rows(self, batch: list[_Pending]) -> None:
-        """Insert the batch's interactions, participants, attachments and search text in one commit."""
-        results = await self.db.run_write(lambda session: self._insert(session, batch))
+        """Insert interactions, participants, attachments and search text in one commit.
+
+        The batch is taken once the transaction runs, not before this process waits for the
+        write lock: what arrived meanwhile joins the same commit. `batch` gets what was taken
+        (the caller answers those if this raises).
+        """
+
+        def insert(session: Session) -> list[IngestResult]:
+            return self._insert(session, _take(self._to_rows, batch, self.max_batch))
+
+        results: list[IngestResult | StorageError]
+        try:
+            results = list(await self.db.run_write(insert))
+        except StorageError as exc:
+            if len(batch) < 2:
+                raise
+            log.error("writing rows of %d captures failed (%s); trying each alone", len(batch), exc)
+            results = await self._one_by_one(batch)
+        queued = False
         for p, result in zip(batch, results, strict=True):
+            if isinstance(result, StorageError):
+                _fail([p], result, "writing a row")
+                continue
             if not p.future.done():
                 p.future.set_result(result)
-        if any(p.capture.jobs for p, r in zip(batch, results, strict=True) if not r.duplicate):
+            queued = queued or (bool(p.parsed.jobs) and not result.duplicate)
+        if queued:
             self.jobs_queued.set()
 
+    async def _one_by_one(self, batch: list[_Pending]) -> list[IngestResult | StorageError]:
+        """After a batch failed to commit: each capture in a transaction of its own, so one
+        that cannot be stored fails alone and the rest are stored all the same."""
+        results: list[IngestResult | StorageError] = []
+        for p in batch:
+            alone = [p]
+            try:
+                results += await self.db.run_write(partial(self._insert, batch=alone))
+            except StorageError as exc:
+                results.append(exc)
+        return results
+
     def _insert(self, session: Session, batch: list[_Pending]) -> list[IngestResult]:
-        caps = [p.capture for p in batch]
+        caps = [p.parsed for p in batch]
         decisions = self._decide(session, caps)
         rows = []
         for p, decision in zip(batch, decisions, strict=True):
             names = list(p.blob_names)
-            raw_name = names.pop(0) if p.capture.raw is not None else None
-            rows.append(_row(p.capture, decision, raw_name, names))
+            raw_name = names.pop(0) if p.parsed.raw is not None else None
+            rows.append(_row(p.parsed, decision, raw_name, names))
         ids = insert_interactions(session, rows)
         new = [(iid, cap) for iid, cap in zip(ids, caps, strict=True) if iid is not None]
         for kind in sorted({kind for _, cap in new for kind in cap.jobs}):
@@ -325,7 +384,7 @@ class Ingestor:
         late = [p for iid, p in zip(ids, batch, strict=True) if iid is None]
         earlier: dict[str, int] = {}
         if late:
-            earlier = dedup_keys_stored(session, [p.capture.dedup_key for p in late])
+            earlier = dedup_keys_stored(session, [p.parsed.dedup_key for p in late])
             self.blobs.delete(unreferenced_blobs(session, [n for p in late for n in p.blob_names]))
         return [
             IngestResult(iid, False, decision.customer_id)
@@ -376,6 +435,13 @@ def plugin_view(cap: Capture) -> dict[str, Any]:
             for p in cap.participants
         ],
     }
+
+
+def _clip_body(cap: Capture, limit: int) -> None:
+    """Cut a text body longer than `limit` characters, with a note (the original keeps all)."""
+    if len(cap.body) > limit:
+        cap.body = cap.body[:limit]
+        cap.parse_errors.append(f"text body longer than {limit} characters: the rest is only in the original")
 
 
 def _payloads(cap: Capture) -> list[bytes]:
