@@ -20,6 +20,7 @@ from service.errors import InvalidInput, TooLarge
 from service.identifiers import normalise_email, normalise_phone
 from service.ingest import Capture, CapturedParticipant, Ingestor
 from service.times import parse_time
+from storage.base import without_nul
 from storage.engine import Database
 from storage.interactions import Interaction
 from storage.jobs import enqueue
@@ -62,7 +63,7 @@ def parse_chat(body: Any, region: str) -> ChatPost:
         if not isinstance(p, dict) or p.get("role") not in ROLES:
             raise InvalidInput(f"{where}.role must be customer or agent", where)
         role = "from" if p["role"] == "customer" else "to"
-        name = p.get("name") if isinstance(p.get("name"), str) else None
+        name = without_nul(p["name"]) if isinstance(p.get("name"), str) else None
         if p.get("email") is not None:
             participants.append(
                 CapturedParticipant(role, "email", normalise_email(str(p["email"]), where + ".email"), name)
@@ -86,6 +87,8 @@ def parse_chat(body: Any, region: str) -> ChatPost:
         if not isinstance(m, dict) or m.get("role") not in ROLES:
             raise InvalidInput(f"{where}.role must be customer or agent", where)
         text = m.get("text")
+        if isinstance(text, str):
+            text = without_nul(text)  # PostgreSQL keeps no NUL in text or JSON
         if not isinstance(text, str) or not text.strip():
             raise InvalidInput(f"{where}.text must be a non-empty string", where)
         if len(text) > MAX_TEXT:

@@ -56,6 +56,18 @@ class Base(DeclarativeBase):
     type_annotation_map: dict[Any, Any] = {datetime: DateTimeUTC, dict[str, Any]: JSON, list[str]: JSON}
 
 
+def without_nul(value: Any) -> Any:
+    """`value` (text, or JSON made of lists and dicts) with every NUL character removed:
+    PostgreSQL keeps none in text or JSON, and decoded mail can carry one (`=00`)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, list):
+        return [without_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    return value
+
+
 def table_of(model: type[Base]) -> Table:
     """The Core table of a model: statements on it skip the ORM's bookkeeping (bulk inserts
     and selects of plain columns on the capture path, where each costs the writer's time)."""

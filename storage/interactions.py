@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, selectinload
 from sqlalchemy.sql import Select
 
-from storage.base import Base, table_of, utcnow
+from storage.base import Base, table_of, utcnow, without_nul
 from storage.errors import NotFound
 from storage.search import FTS, Matches, SearchQuery, Unindexed, id_runs, matching_ids, resolved
 
@@ -163,7 +163,7 @@ def insert_interactions(session: Session, items: Sequence[NewInteraction]) -> li
     table = table_of(Interaction)
     rows = session.execute(
         _insert_new(session, table, "dedup_key").returning(table.c.dedup_key, table.c.id),
-        [item.values for item in items],
+        [_storable(table, item.values) for item in items],
     )
     by_key: dict[str, int] = {key: iid for key, iid in rows}
     ids = [by_key.get(item.values["dedup_key"]) for item in items]
@@ -180,10 +180,28 @@ def insert_interactions(session: Session, items: Sequence[NewInteraction]) -> li
         for a in item.attachments
     ]
     if participants:
-        session.execute(insert(table_of(Participant)), participants)
+        table = table_of(Participant)
+        session.execute(insert(table), [_storable(table, p) for p in participants])
     if attachments:
-        session.execute(insert(table_of(Attachment)), attachments)
+        table = table_of(Attachment)
+        session.execute(insert(table), [_storable(table, a) for a in attachments])
     return ids
+
+
+# what a sender names freely, cut to its column's length: PostgreSQL refuses a longer value,
+# and the mail or chat it came with must not fail to store for a name
+_LABELS = ("display_name", "filename", "content_type", "raw_content_type")
+
+
+def _storable(table: Table, values: dict[str, Any]) -> dict[str, Any]:
+    """`values` as both databases keep them: no NUL characters, labels cut to fit."""
+    out = {name: without_nul(value) for name, value in values.items()}
+    for name in _LABELS:
+        value = out.get(name)
+        length = getattr(table.c[name].type, "length", None) if name in table.c else None
+        if isinstance(value, str) and length is not None and len(value) > length:
+            out[name] = value[:length]
+    return out
 
 
 def _insert_new(session: Session, table: Table, unique: str) -> Any:

@@ -32,6 +32,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.types import DateTime, NullType
 
+from storage.base import without_nul
 from storage.errors import BadQuery
 
 MAX_QUERY_CHARS = 500
@@ -324,6 +325,7 @@ def index_interactions(session: Session, rows: Sequence[tuple[int, str, str, str
     """Add new interactions' searchable text (id, subject, body, participants) in one statement."""
     if not rows:
         return
+    rows = [(i, without_nul(s), without_nul(b), without_nul(p)) for i, s, b, p in rows]
     if session.get_bind().dialect.name != "postgresql":
         session.execute(
             text("INSERT INTO interaction_fts(rowid, subject, body, participants) VALUES (:id, :s, :b, :p)"),
@@ -369,6 +371,7 @@ def guess_language(content: str) -> str:
 
 def replace_body_text(session: Session, interaction_id: int, body: str) -> None:
     """Make a stored interaction's body (a call's transcript) its text and its searchable text."""
+    body = without_nul(body)
     session.execute(
         text("UPDATE interactions SET body = :b WHERE id = :id"), {"b": body, "id": interaction_id}
     )

@@ -104,6 +104,32 @@ async def test_a_chat_session_lands_on_the_timeline_and_grows(kirjuri: Kirjuri) 
     assert tags[0]["channels"] == ["phone"]
 
 
+async def test_nul_characters_and_long_names_do_not_keep_a_chat_out(kirjuri: Kirjuri) -> None:
+    """PostgreSQL keeps no NUL in text or JSON and no longer name than its column: the chat
+    is stored without the NULs and with the name cut, on a new post and on an appended one."""
+    agent = await kirjuri.login("agent")
+    ingest = await ingest_headers(kirjuri)
+    odd = SESSION | {
+        "external_id": "chat-nul",
+        "participants": [{"role": "customer", "name": "Aino\u0000 " + "Asiakas" * 60}],
+        "messages": [
+            {"at": "2026-11-25T09:00:05+02:00", "role": "customer", "text": "Hei\u0000, lasku 4471?"}
+        ],
+    }
+    resp = await kirjuri.client.post("/api/v1/chats", json=odd, headers=ingest)
+    assert resp.status == 201, await resp.text()
+    iid = (await resp.json())["interaction_id"]
+    later = odd | {
+        "messages": [{"at": "2026-11-25T09:01:00+02:00", "role": "customer", "text": "Kiitos\u0000!"}]
+    }
+    resp = await kirjuri.client.post("/api/v1/chats", json=later, headers=ingest)
+    assert resp.status == 200, await resp.text()
+    detail = await kirjuri.get_json(f"/api/v1/interactions/{iid}", agent)
+    assert detail["body"].splitlines() == ["[customer] Hei, lasku 4471?", "[customer] Kiitos!"]
+    (who,) = detail["participants"]
+    assert who["name"].startswith("Aino Asiakas") and len(who["name"]) == 300
+
+
 async def test_bad_chats_are_refused_with_the_reason(kirjuri: Kirjuri) -> None:
     ingest = await ingest_headers(kirjuri)
     cases: list[tuple[Any, str]] = [

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import smtplib
 import subprocess
+from email import policy
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -297,3 +299,53 @@ async def test_large_mail_is_parsed_in_a_process_and_its_body_capped(
     assert any("only in the original" in e for e in detail["parse_errors"])
     raw_back = await (await k.client.get(f"/api/v1/interactions/{item['id']}/raw", headers=auth)).read()
     assert raw_back == raw  # nothing is lost: the whole message is in the original
+
+
+async def test_overlong_names_are_clipped_and_fail_no_mail_sent_with_them(kirjuri: Kirjuri) -> None:
+    """Names longer than their columns (PostgreSQL refuses such values) are cut, and the mail
+    taken in the same transaction as one that cannot be stored is stored all the same."""
+    long_name = "Aino " + "Asiakas" * 60
+    odd = EmailMessage()
+    odd["From"] = f'"{long_name}" <aino@example.fi>'
+    odd["To"] = "myynti@laskukassa.fi"
+    odd["Subject"] = "Liite"
+    odd["Message-ID"] = "<long-names@example.fi>"
+    odd.set_content("Liitteenä lasku.")
+    odd.add_attachment(b"%PDF-1.4", maintype="application", subtype="pdf", filename="lasku" * 150 + ".pdf")
+    mails = [make_mail(message_id=f"<mate-{n}@example.fi>") for n in range(6)] + [
+        odd.as_bytes(policy=policy.SMTP)
+    ]
+    replies = await asyncio.gather(*(kirjuri.send(raw) for raw in mails))
+    assert [code for code, _ in replies] == [250] * len(mails), replies[-1]
+
+    auth = await kirjuri.login("agent")
+    listed = await interactions(kirjuri, auth, "?limit=50")
+    assert listed["total"] == len(mails)
+    stored = next(i for i in listed["items"] if i["subject"] == "Liite")
+    resp = await kirjuri.client.get(f"/api/v1/interactions/{stored['id']}", headers=auth)
+    detail = await resp.json()
+    sender = next(p for p in detail["participants"] if p["role"] == "from")
+    assert sender["value"] == "aino@example.fi"
+    assert long_name.startswith(sender["name"]) and len(sender["name"]) == 300
+    (attachment,) = detail["attachments"]
+    assert attachment["filename"].startswith("lasku") and len(attachment["filename"]) == 500
+
+
+async def test_nul_characters_in_text_do_not_keep_a_mail_out(kirjuri: Kirjuri) -> None:
+    """A NUL decoded from quoted-printable (PostgreSQL keeps no NUL in text) is dropped from the
+    stored text; the original keeps it."""
+    raw = (
+        make_mail(subject="=?utf-8?q?Lasku=00_4471?=", message_id="<nul@example.fi>")
+        .replace(b"Hei, laskun numero 4471 on maksettu.", b"Hei,=00 laskun numero 4471 on maksettu.")
+        .replace(b"Content-Transfer-Encoding: 7bit", b"Content-Transfer-Encoding: quoted-printable")
+    )
+    code, reply = await kirjuri.send(raw)
+    assert code == 250, reply
+    auth = await kirjuri.login("agent")
+    (item,) = (await interactions(kirjuri, auth, "?q=maksettu"))["items"]
+    resp = await kirjuri.client.get(f"/api/v1/interactions/{item['id']}", headers=auth)
+    detail = await resp.json()
+    assert detail["subject"] == "Lasku 4471"
+    assert detail["body"].startswith("Hei, laskun numero 4471")
+    resp = await kirjuri.client.get(f"/api/v1/interactions/{item['id']}/raw", headers=auth)
+    assert await resp.read() == raw
