@@ -155,6 +155,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
         level=settings.logging.level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = _part(settings, args.only)
+    if settings.ingest.switch_interval_ms <= 0:
+        raise ConfigError("[ingest] switch_interval_ms must be more than 0")
+    sys.setswitchinterval(settings.ingest.switch_interval_ms / 1000)  # this process is Kirjuri's
     app = create_app(settings)
     if settings.smtp.processes < 1:
         raise ConfigError("[smtp] processes must be 1 or more")

@@ -97,6 +97,7 @@ class IngestSettings:
     parse_workers: int = 1
     process_parse_min_bytes: int = 1_048_576
     max_body_chars: int = 1_000_000
+    switch_interval_ms: float = 0.5
 
 
 @dataclass(frozen=True)

@@ -220,11 +220,17 @@ class BlobStore:
 
 
 DELETE_THREADS = 4
+FLUSHED_PIECE = 1 << 20  # a larger blob is written and flushed a mebibyte at a time
+_fdatasync = getattr(os, "fdatasync", os.fsync)  # (macOS has only fsync)
 
 
 def _create(final: Path, data: bytes) -> int | None:
-    """Write `data` to a new file at `final`, not yet flushed; its inode, or None if the
-    name exists."""
+    """Write `data` to a new file at `final`; its inode, or None if the name exists.
+
+    A small blob is left for the batch's flush. A large one (an attachment or recording of
+    megabytes) is flushed piece by piece as it is written: a flush of the file system (the
+    small mail's `syncfs`, in this process or another) then never waits for megabytes of it.
+    """
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
     try:
         fd = os.open(final, flags, 0o600)
@@ -234,9 +240,17 @@ def _create(final: Path, data: bytes) -> int | None:
         final.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(final, flags, 0o600)
     try:
-        with open(fd, "wb") as fh:
-            fh.write(data)
-            return os.fstat(fh.fileno()).st_ino
+        try:
+            view = memoryview(data)
+            for start in range(0, len(view), FLUSHED_PIECE):
+                piece = view[start : start + FLUSHED_PIECE]
+                while piece:
+                    piece = piece[os.write(fd, piece) :]
+                if len(view) > FLUSHED_PIECE:
+                    _fdatasync(fd)
+            return os.fstat(fd).st_ino
+        finally:
+            os.close(fd)
     except OSError:
         final.unlink(missing_ok=True)
         raise
