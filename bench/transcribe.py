@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from service.settings import TranscriptionSettings, load_settings  # noqa: E402
 from service.transcription import CallAudio, _transcribe_in_worker  # noqa: E402
 from service.whisper_model import bundled_model_dir  # noqa: E402
-from tests.speech import Turn, heard, phone_call  # noqa: E402
+from tests.speech import Turn, heard, phone_call, word_error_rate  # noqa: E402
 from tests.whisper_checkpoint import ct2_to_openai_checkpoint  # noqa: E402
 
 SCRIPT = [
@@ -41,6 +41,7 @@ SCRIPT = [
     Turn("customer", "Hyvä. Ja kiellän suoramarkkinoinnin, älkää soittako minulle enää myyntipuheluita."),
 ]
 KEY_WORDS = ["laskukassa", "laskun", "numero", "eräpäivä", "suoramarkkinoinnin", "myyntipuheluita"]
+SPOKEN = {who: " ".join(t.text for t in SCRIPT if t.speaker == who) for who in ("agent", "customer")}
 
 
 def _warm(settings: TranscriptionSettings, data_dir: str, probe: str) -> float:
@@ -66,7 +67,12 @@ def run(
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     texts = [" ".join(s.text for s in r.segments) for r in results]
     hits = statistics.mean(sum(heard(w, t) for w in KEY_WORDS) / len(KEY_WORDS) for t in texts)
-    return {"rtf": wall / audio_seconds, "wall": wall, "peak_mb": peak_mb, "key_words": hits}
+    wer = statistics.mean(
+        word_error_rate(SPOKEN[speaker], " ".join(s.text for s in r.segments if s.speaker == speaker))
+        for r in results
+        for speaker in SPOKEN
+    )
+    return {"rtf": wall / audio_seconds, "wall": wall, "peak_mb": peak_mb, "key_words": hits, "wer": wer}
 
 
 def main() -> None:
@@ -95,6 +101,8 @@ def main() -> None:
         ("  same, VAD off", dict(workers=2, cpu_threads=1, vad=False)),
         ("  same, no hotwords", dict(workers=2, cpu_threads=1, hotwords=[])),
         ("  same, greedy (beam 1)", dict(workers=2, cpu_threads=1, beam_size=1)),
+        ("  same, beam 3", dict(workers=2, cpu_threads=1, beam_size=3)),
+        ("  same, no 5-token repeats", dict(workers=2, cpu_threads=1, no_repeat_ngram_size=5)),
     ]
     try:
         import whisper  # noqa: F401
@@ -118,6 +126,7 @@ def main() -> None:
         f = figures[label]
         print(
             f"{label:55s} RTF {f['rtf']:.3f}  ({f['wall']:.1f} s)  key words heard {f['key_words']:.0%}  "
+            f"WER {f['wer']:.2f}  "
             f"peak RSS of a worker so far {f['peak_mb']:.0f} MB",
             flush=True,
         )

@@ -136,6 +136,8 @@ class TranscriptionSettings:
     beam_size: int = 5
     vad: bool = True
     hotwords: list[str] = field(default_factory=list)
+    hotwords_language: str = "fi"
+    no_repeat_ngram_size: int = 0
     max_attempts: int = 3
     retry_seconds: int = 30
 

@@ -28,6 +28,7 @@ from service.access import create_user
 from service.app import create_app
 from service.appkeys import DB
 from service.settings import Secret, Settings, load_settings
+from service.whisper_model import bundled_model_dir
 from storage.interactions import NewInteraction
 from tests import postgres
 from tests.s3 import ACCESS_KEY, REGION, SECRET_KEY, S3Server
@@ -73,6 +74,12 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         .replace("ingest", parse_workers=0)  # the CLI test covers the parser processes
         .replace("marketing", workers=0)  # and the detector's
     )
+
+
+@pytest.fixture(scope="session")
+def whisper_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled base model, joined and verified once for the whole test session."""
+    return bundled_model_dir(tmp_path_factory.mktemp("whisper"))
 
 
 @pytest.fixture(scope="session")

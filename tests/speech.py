@@ -86,3 +86,15 @@ def heard(word: str, text: str) -> bool:
         for size in (len(word) - 1, len(word), len(word) + 1)
         for i in range(max(1, len(letters) - size + 1))
     )
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    """Word errors (substituted, left out, added) over the reference's words, case and
+    punctuation aside."""
+    ref, hyp = re.findall(r"\w+", reference.lower()), re.findall(r"\w+", hypothesis.lower())
+    row = list(range(len(hyp) + 1))
+    for i, word in enumerate(ref, 1):
+        diagonal, row[0] = row[0], i
+        for j, other in enumerate(hyp, 1):
+            diagonal, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diagonal + (word != other))
+    return row[len(hyp)] / max(1, len(ref))

@@ -20,7 +20,6 @@ from sqlalchemy import select
 
 from service.appkeys import BLOBS, DB
 from service.settings import Settings
-from service.whisper_model import bundled_model_dir
 from storage.audit import AuditFilter, list_entries
 from storage.interactions import Interaction
 from tests.conftest import Kirjuri, with_s3_blobs
@@ -30,12 +29,6 @@ from tests.speech import Turn, heard, mono_call, phone_call
 from tests.whisper_checkpoint import ct2_to_openai_checkpoint
 
 CUSTOMER_PHONE = "+358451254423"
-
-
-@pytest.fixture(scope="session")
-def whisper_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bundled base model, joined and verified once for the whole test session."""
-    return bundled_model_dir(tmp_path_factory.mktemp("whisper"))
 
 
 @pytest.fixture
