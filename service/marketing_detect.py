@@ -115,6 +115,15 @@ REFUSAL_ENDINGS = {
 # "haluan kieltää": wanting to forbid is a refusal; "voit kieltää" (you may) is not
 WANT_TO_FORBID = {"fi": ("haluan", "haluamme", "tahdon", "tahdomme"), "sv": (), "en": ()}
 FORBID = {"fi": "kieltää", "sv": "", "en": ""}
+# what speech recognition makes of these words, undone before a transcript is read: a
+# negation run into its verb ("enhalua"), a dropped ending ("halua keltä" for "haluan
+# kieltää"), a dropped prefix ("subscribe me from" is no English but "unsubscribe me from")
+HEARD = {
+    "fi": [(re.compile(r"\b(en|emme|ei)(halua|tahdo|toivo|hyväksy|salli|suostu)"), r"\1 \2")],
+    "sv": [],
+    "en": [(re.compile(r"\bsubscribe (me|us) from\b"), r"unsubscribe \1 from")],
+}
+HEARD_WANT = {"fi": ("halua",), "sv": (), "en": ()}
 REFUSAL = {
     "fi": [
         r"\b(en|emme)\b( \w+)? (halua|tahdo|toivo|hyväksy|salli|anna|suostu|ole kiinnostunut)",
@@ -131,6 +140,13 @@ REFUSAL = {
         r"\blopeta\b",
         r"\bpoista\b",
         r"\bei kiitos\b",
+        # "pyydän, ettei minulle markkinoida": a request that something not be done
+        r"\b(pyydän|pyydämme|toivon|toivomme|vaadin|vaadimme|haluan|haluamme),? "
+        r"(ettei|etten|ettemme|ettette|että (ei|en|emme|ette))\b",
+        # "Ei enää myyntipuheluita": "no more ..." opening a sentence
+        r"^(ei|eikä) (enää|lisää|mitään|yhtään)\b",
+        # "miten pääsen pois uutiskirjeestänne": wanting off a list
+        r"\b(pääsen|pääsisin|päästä|pääsemme|ottakaa (minut|meidät)) pois\b",
     ],
     "sv": [
         r"\b(jag|vi) (vill|önskar) inte\b",
@@ -147,22 +163,29 @@ REFUSAL = {
         r"\bta bort (mig|oss|min|mitt|mina)\b",
         r"\bnej tack\b",
         r"\binvänder\b",
+        r"\bmotsätter (mig|oss)\b",
+        r"\binga (fler|mer)\b",
     ],
     "en": [
         r"\b(i|we) (do not|don't|dont|never) (want|wish)\b",
         r"\b(i|we) no longer (want|wish)\b",
-        r"\b(do not|don't|dont|never) (call|contact|send|email|e-mail|text|phone|ring|mail)\b",
+        r"\b(do not|don't|dont|never) (call|contact|send|email|e-mail|text|phone|ring|mail|market|advertise|"
+        r"spam|sell)\b",
         r"\b(stop|quit) (calling|sending|emailing|texting|contacting|mailing|marketing|phoning)\b",
+        # "please stop", "stop the promotional texts", "stop it"
+        r"\bplease stop\b",
+        r"\bstop (it|this|that|them|the|these|those|all|your)\b",
         r"\b(i'd|i would|we'd|we would) (prefer|rather) not\b",
         r"\b(do not|don't|dont) use (my|our) (data|details|information|address|number|email)\b",
         r"\b(i am|i'm|we are|we're) not interested\b",
         r"\bleave (me|us) alone\b",
-        r"\bwithdraw (my|our) consent\b",
+        r"\bwithdraw(s|ing|n)? (my|our) consent\b",
         r"\b(i|we) (do not|don't|dont) (want|wish) to (receive|get|hear)\b",
         r"\bno (more|further)\b",
         r"\bremove (me|us|my|our)\b",
         r"\bopt(ing)? (me |us )?out\b",
-        r"\btake (me|us) off\b",
+        r"\btake (me|us|(my|our) \w+) off\b",
+        r"\bget (me |us )?off\b",
         r"\b(i|we) object\b",
         r"\b(i|we) forbid\b",
         r"\b(i|we) want to unsubscribe\b",
@@ -223,10 +246,19 @@ CHANNELS = {
     },
     "sms": {"fi": ["tekstiviest", "sms", "tekstari"], "sv": ["sms", "textmeddeland"], "en": ["sms", "text"]},
     "post": {
-        "fi": ["kirje", "kirjeit", "postits", "mainospost", "paperimainok", "postiluukk", "^esite"],
-        "sv": ["brev", "^post", "katalog", "broschyr"],
-        "en": ["letter", "post", "postal", "brochur", "catalog", "leaflet", "flyer"],
+        "fi": ["kirje", "kirjeit", "postits", "mainospost", "paperi", "postiluukk", "^esite"],
+        "sv": ["brev", "^post", "katalog", "broschyr", "papper"],
+        "en": ["letter", "post", "postal", "brochur", "catalog", "leaflet", "flyer", "paper"],
     },
+}
+# "tarjousviestit puhelimeeni": messages to a phone are text messages, not calls
+CALLING = {"fi": ["^soit", "puhelu", "soitto"], "sv": ["^ring", "samtal"], "en": ["call", "ring"]}
+# "mailing me brochures": in English "mail" may be the post; with a printed thing named it is
+MAIL_ONLY = {"fi": (), "sv": (), "en": ("mailing", "mail", "mails", "mailed")}
+PRINTED = {
+    "fi": ["kirje", "^esite", "paperi"],
+    "sv": ["brev", "katalog", "broschyr", "papper"],
+    "en": ["letter", "brochur", "catalog", "leaflet", "flyer", "paper"],
 }
 # a marketing message without a channel, said in an email, is about email
 MESSAGE_WORDS = {"fi": ["viest"], "sv": ["meddeland"], "en": ["messag"]}
@@ -272,6 +304,16 @@ def _near(a: str, b: str) -> bool:
     return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
 
 
+def _edits(a: str, b: str) -> int:
+    """Levenshtein distance (short words only)."""
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        diagonal, row[0] = row[0], i
+        for j, y in enumerate(b, 1):
+            diagonal, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diagonal + (x != y))
+    return row[len(b)]
+
+
 def _find(
     cues: Iterable[str], words: Sequence[str], stems: Sequence[str], compounds: bool = True
 ) -> tuple[bool, bool]:
@@ -311,7 +353,13 @@ def _refusal(language: str, words: Sequence[str], lower: str, fuzzy: bool) -> tu
     if not fuzzy:
         return False, False
     near = [c for c in cues if len(c) >= 5] + ([FORBID[language]] if wanted else [])
-    return False, any(_near(w, cue) for w in words if len(w) >= 5 for cue in near)
+    if any(_near(w, cue) for w in words if len(w) >= 5 for cue in near):
+        return False, True
+    # "halua keltä kaiken …": a misheard want, then forbid two letters off
+    heard = [
+        words[i + 1] for i, w in enumerate(words[:-1]) if w in WANT_TO_FORBID[language] + HEARD_WANT[language]
+    ]
+    return False, any(len(w) >= 4 and _edits(w, FORBID[language]) <= 2 for w in heard if FORBID[language])
 
 
 @lru_cache(maxsize=16)
@@ -352,10 +400,21 @@ def _sentence_hit(
     taken: set[int] = set()  # "uutiskirje", "nyhetsbrev", "e-post" are email, not post
     for channel, cues in CHANNELS.items():
         rest = [i for i in range(len(words)) if i not in taken]
-        hits = [i for i in rest if find(cues[language], [words[i]], [stems[i]])[0]]
+        hits = [
+            i for i in rest if any(find(cues[language], [words[i]], [stems[i]])[: 2 if transcript else 1])
+        ]
         if hits:
             channels.append(channel)
             taken.update(hits)
+    if "phone" in channels and "sms" not in channels and find(MESSAGE_WORDS[language], words, stems)[0]:
+        if not find(CALLING[language], words, stems)[0]:
+            channels = [c for c in channels if c != "phone"] + ["sms"]
+    if {"email", "post"} <= set(channels) and find(PRINTED[language], words, stems)[0]:
+        emails = [
+            i for i in range(len(words)) if find(CHANNELS["email"][language], [words[i]], [stems[i]])[0]
+        ]
+        if all(words[i] in MAIL_ONLY[language] for i in emails):
+            channels.remove("email")
     channels.sort()
     if not channels and source == "email" and find(MESSAGE_WORDS[language], words, stems)[0]:
         channels = ["email"]
@@ -408,7 +467,11 @@ def detect(
             tried = [language] if language in LANGUAGES else [_guess(set(words), lower)]
             tried += [lang for lang in LANGUAGES if lang not in tried]
             for lang in tried:
-                found = _sentence_hit(lower, words, lang, source)
+                said = lower
+                if source not in TYPED:
+                    for pattern, repl in HEARD[lang]:
+                        said = pattern.sub(repl, said)
+                found = _sentence_hit(said, _words(said) if said != lower else words, lang, source)
                 if found:
                     channels, confidence = found
                     if lang != tried[0]:
