@@ -173,7 +173,7 @@ REFUSAL = {
         r"spam|sell)\b",
         r"\b(stop|quit) (calling|sending|emailing|texting|contacting|mailing|marketing|phoning)\b",
         # "please stop", "stop the promotional texts", "stop it"
-        r"\bplease stop\b",
+        r"\bplease stop\b(?! by\b)",
         r"\bstop (it|this|that|them|the|these|those|all|your)\b",
         r"\b(i'd|i would|we'd|we would) (prefer|rather) not\b",
         r"\b(do not|don't|dont) use (my|our) (data|details|information|address|number|email)\b",

@@ -80,6 +80,7 @@ def test_a_misheard_word_lowers_the_confidence() -> None:
         "Please do not hesitate to contact our marketing team.",
         "I don't want to miss your offers.",
         "Please subscribe me to your newsletter.",
+        "Please stop by our office to hear about the offer.",
         "Ei enää laskuja paperilla, kiitos.",
         "Pyydän, ettei laskua lähetetä vielä.",
     ],
