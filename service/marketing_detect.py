@@ -23,7 +23,7 @@ from functools import lru_cache, partial
 
 import snowballstemmer
 
-VERSION = "kirjuri-marketing-1"
+VERSION = "kirjuri-marketing-2"
 LANGUAGES = ("fi", "sv", "en")
 _STEMMERS = {"fi": "finnish", "sv": "swedish", "en": "english"}
 
