@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from aiohttp.test_utils import TestClient, TestServer  # noqa: E402
 
 from service.access import create_user  # noqa: E402
-from service.app import create_app  # noqa: E402
+from service.app import create_app, freeze_startup_heap  # noqa: E402
 from service.appkeys import DB  # noqa: E402
 from service.settings import Secret, Settings, load_settings  # noqa: E402
 from storage.errors import Conflict  # noqa: E402
@@ -63,6 +63,7 @@ def api_only_settings(data: Path, url: str = "") -> Settings:
 async def bench_client(data: Path, url: str = "") -> TestClient[Any, Any]:
     """Kirjuri (HTTP only) on a bench store, serving on a free port, with the agent "bench"."""
     app = create_app(api_only_settings(data, url))
+    app.on_startup.append(freeze_startup_heap)  # as `kirjuri serve` does
     client: TestClient[Any, Any] = TestClient(TestServer(app))
     await client.start_server()
     with ThreadPoolExecutor(1) as executor:

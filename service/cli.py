@@ -25,7 +25,7 @@ from aiohttp import web
 
 from service.access import SCOPES, create_service_token, create_user
 from service.accesslog import PrivacyAccessLogger
-from service.app import create_app
+from service.app import create_app, freeze_startup_heap
 from service.blobs import open_blobs
 from service.customer_import import ImportReport, import_csv, read_csv
 from service.errors import ConfigError, KirjuriError
@@ -159,6 +159,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
         raise ConfigError("[ingest] switch_interval_ms must be more than 0")
     sys.setswitchinterval(settings.ingest.switch_interval_ms / 1000)  # this process is Kirjuri's
     app = create_app(settings)
+    app.on_startup.append(freeze_startup_heap)  # after the cleanup contexts have started
     if settings.smtp.processes < 1:
         raise ConfigError("[smtp] processes must be 1 or more")
     extra = settings.smtp.processes - 1
