@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -35,7 +35,7 @@ from storage.interactions import (
     get_interaction,
     list_interactions,
 )
-from storage.search import SearchQuery, matched_snippets, parse_query
+from storage.search import SearchQuery, matched_snippets, parse_query, resolved
 
 
 @dataclass(frozen=True)
@@ -140,6 +140,10 @@ async def search_history(
     """Interactions matching the query, newest first. Raises InvalidInput for a bad query."""
     who.require_role("agent")
     flt, expression = _filter(query)
+    if expression is not None:  # once for the page and its snippets (stemmed, or prefixes expanded)
+        ready = expression
+        expression = await db.run_read(lambda session: resolved(session, ready))
+        flt = replace(flt, match=expression)
     rows, total, exact, nxt = await _page(db, flt, cursor, limit)
     snippets: dict[int, str] = {}
     if expression is not None and rows:

@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 
 from storage import interactions as interactions_module
+from storage import search as search_module
 from storage.engine import Database
 from storage.interactions import InteractionFilter, insert_interactions, list_interactions
-from storage.search import MARK_START, index_interactions, matched_snippets, parse_query
+from storage.search import MARK_START, index_interactions, matched_snippets, parse_query, resolved
 from tests.conftest import stored_row
 
 ROWS = 3100
@@ -164,3 +165,79 @@ async def test_each_result_of_a_page_gets_its_marked_snippet(
     assert set(snippets) == set(ids)
     stem = word.rstrip("*")
     assert all(MARK_START + stem in s for s in snippets.values())
+
+
+INFLECTED = ["lasku", "Laskun", "laskuja", "laskutus", "laskuri", "laskin", "maksu", "LASKUISTA"]
+
+
+@pytest.fixture
+async def inflected(tmp_path: Path, database_url: str) -> AsyncIterator[tuple[Database, dict[str, int]]]:
+    """One interaction per word of INFLECTED (and a second one of "laskun")."""
+    db = Database(database_url or f"sqlite+aiosqlite:///{tmp_path / 'k.db'}")
+    await db.open()
+    bodies = [f"Hei, tässä {w} numero {n}" for n, w in enumerate([*INFLECTED, "laskun"])]
+
+    def write(session: Any) -> dict[str, int]:
+        items = [stored_row(f"i:{n}", channel="email", subject="", body=b) for n, b in enumerate(bodies)]
+        ids = [i for i in insert_interactions(session, items) if i is not None]
+        index_interactions(session, [(iid, "", b, "") for iid, b in zip(ids, bodies, strict=True)])
+        return {
+            b.split()[2] + ("" if n < len(INFLECTED) else "#2"): iid
+            for n, (iid, b) in enumerate(zip(ids, bodies, strict=True))
+        }
+
+    made = await db.run_write(write)
+    yield db, made
+    await db.close()
+
+
+def words_found(made: dict[str, int], ids: list[int]) -> set[str]:
+    return {word for word, iid in made.items() if iid in ids}
+
+
+@pytest.mark.parametrize("max_expansion", [64, 2])
+@pytest.mark.parametrize(
+    ("typed", "words"),
+    [
+        ("lasku*", {"lasku", "Laskun", "laskun#2", "laskuja", "laskutus", "laskuri", "LASKUISTA"}),
+        ("LASKU*", {"lasku", "Laskun", "laskun#2", "laskuja", "laskutus", "laskuri", "LASKUISTA"}),
+        ("lasku* -laskut*", {"lasku", "Laskun", "laskun#2", "laskuja", "laskuri", "LASKUISTA"}),
+        ("laskun*", {"Laskun", "laskun#2"}),
+        ("las*", {"lasku", "Laskun", "laskun#2", "laskuja", "laskutus", "laskuri", "laskin", "LASKUISTA"}),
+        ("maksu* OR laskin", {"maksu", "laskin"}),
+        ("laskux*", set()),
+    ],
+)
+async def test_a_prefix_finds_every_word_it_begins(
+    inflected: tuple[Database, dict[str, int]],
+    typed: str,
+    words: set[str],
+    max_expansion: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On SQLite a prefix of four letters or more is searched as the indexed words it stands
+    for; one that stands for more than MAX_EXPANSION (2 here) stays an FTS5 prefix query.
+    Either way the same interactions are found, with snippets. (PostgreSQL stems a prefix
+    first, so there "laskun*" is "lasku*": its prefixes are tested with the pages above.)"""
+    db, made = inflected
+    if not db.is_sqlite:
+        pytest.skip("PostgreSQL prefixes are stemmed, not expanded")
+    monkeypatch.setattr(search_module, "MAX_EXPANSION", max_expansion)
+    query = await db.run_read(lambda session: resolved(session, parse_query(typed)))
+    if max_expansion == 64 and typed in ("lasku*", "LASKU*"):
+        assert not query.has_prefix and query.expanded
+        assert {t.text for g in query.groups for t in g} == {
+            "lasku",
+            "laskun",
+            "laskuja",
+            "laskutus",
+            "laskuri",
+            "laskuista",
+        }
+    rows, total, exact = await db.run_read(
+        partial(list_interactions, flt=InteractionFilter(match=query), before=None, limit=50)
+    )
+    ids = [r.id for r in rows]
+    assert words_found(made, ids) == words and (total, exact) == (len(words), True)
+    snippets = await db.run_read(lambda session: matched_snippets(session, query, ids))
+    assert set(snippets) == set(ids)
