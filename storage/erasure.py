@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.interactions import Attachment, Interaction, Participant, Tag, unreferenced_blobs
@@ -43,21 +43,47 @@ class Erased:
         self.counts[kind] = self.counts.get(kind, 0) + n
 
 
-async def _count(session: AsyncSession, column: Any, ids: Sequence[int]) -> int:
-    return await session.scalar(select(func.count()).where(column.in_(ids))) or 0
+# rows that belong to one interaction and are counted in an erasure's report (attachments too)
+COUNTED: tuple[tuple[str, Any], ...] = (
+    ("participants", Participant),
+    ("tags", Tag),
+    ("transcript_segments", TranscriptSegment),
+    ("jobs", Job),
+)
 
 
 async def erase_interactions(session: AsyncSession, ids: Sequence[int], erased: Erased) -> None:
     """Delete these interactions with everything hanging off them (participants, attachments,
-    tags, transcripts, jobs, holds: ON DELETE CASCADE), their full-text entries, and queue
-    their blobs that nothing else refers to."""
+    tags, transcripts, jobs, holds), their full-text entries, and queue their blobs that
+    nothing else refers to.
+
+    The counted child rows are deleted by statements of their own, whose row counts are the
+    report's (counting them first, then letting ON DELETE CASCADE delete them, read every
+    row twice); the rest (transcripts, holds) goes by cascade.
+    """
     ids = sorted(set(ids))
     blobs: set[str] = set()
+    quiet = {"synchronize_session": False}
     for chunk in _chunks(ids):
-        rows = await session.execute(
-            select(Interaction.channel, Interaction.raw_blob, Interaction.meta).where(
-                Interaction.id.in_(chunk)
+        attachment_blobs = list(
+            await session.scalars(
+                delete(Attachment).where(Attachment.interaction_id.in_(chunk)).returning(Attachment.blob),
+                execution_options=quiet,
             )
+        )
+        erased.add("attachments", len(attachment_blobs))
+        blobs.update(attachment_blobs)
+        for kind, model in COUNTED:
+            result = await session.execute(
+                delete(model).where(model.interaction_id.in_(chunk)), execution_options=quiet
+            )
+            erased.add(kind, int(result.rowcount or 0))  # type: ignore[attr-defined]
+        await session.run_sync(unindex_interactions, chunk)
+        rows = await session.execute(
+            delete(Interaction)
+            .where(Interaction.id.in_(chunk))
+            .returning(Interaction.channel, Interaction.raw_blob, Interaction.meta),
+            execution_options=quiet,
         )
         for channel, raw_blob, meta in rows:
             erased.add(f"{channel}s", 1)
@@ -66,16 +92,6 @@ async def erase_interactions(session: AsyncSession, ids: Sequence[int], erased: 
                 source = (meta or {}).get("source_file")
                 if isinstance(source, str) and source:
                     erased.source_files.append((source, raw_blob))
-        blobs.update(
-            await session.scalars(select(Attachment.blob).where(Attachment.interaction_id.in_(chunk)))
-        )
-        erased.add("participants", await _count(session, Participant.interaction_id, chunk))
-        erased.add("attachments", await _count(session, Attachment.interaction_id, chunk))
-        erased.add("tags", await _count(session, Tag.interaction_id, chunk))
-        erased.add("transcript_segments", await _count(session, TranscriptSegment.interaction_id, chunk))
-        erased.add("jobs", await _count(session, Job.interaction_id, chunk))
-        await session.run_sync(unindex_interactions, chunk)
-        await session.execute(delete(Interaction).where(Interaction.id.in_(chunk)))
     await queue_blob_deletions(session, blobs, erased)
 
 
