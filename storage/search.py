@@ -441,8 +441,9 @@ def purge_deleted_terms(session: Session) -> None:
     """Merge the full-text index into one segment, which drops every deleted document's terms.
 
     FTS5 records a deletion as a marker in a new segment and leaves the document's terms in
-    the older ones until segments are merged (SQLite 3.42's 'secure-delete' option removes
-    them at once; the SQLite of this Python is 3.40). Costs about a second per 100,000 mails.
+    the older ones until segments are merged. It rewrites the whole index: 0.6-0.9 s at
+    100,000 interactions. (SQLite 3.42's 'secure-delete' option removes them in place, but
+    tried with SQLite 3.51 it made deleting 10,000 documents take 11 s instead of 0.4 s.)
     PostgreSQL deletes index entries with their rows (VACUUM reclaims the space): nothing to do.
     """
     if session.get_bind().dialect.name != "postgresql":
