@@ -37,7 +37,7 @@ from sqlalchemy.sql import Select
 
 from storage.base import Base, table_of, utcnow, without_nul
 from storage.errors import NotFound
-from storage.search import FTS, Matches, SearchQuery, Unindexed, id_runs, matching_ids, resolved
+from storage.search import FTS, SearchQuery, Unindexed, id_runs, matches, matching_ids, resolved
 
 CHANNELS = ("email", "call", "chat")
 FEW_MATCHES = 2000  # a search matching at most this many sorts its matches (`_search_page`)
@@ -451,7 +451,7 @@ def _walk_probing(
     over every match) until `limit` rows match, or `window` rows were checked."""
     probe = (
         select(FTS.c.rowid)
-        .where(FTS.c.rowid == Interaction.id, Matches(query))
+        .where(FTS.c.rowid == Interaction.id, matches(query))
         .offset(0)
         .correlate(Interaction)
         .exists()
@@ -468,7 +468,7 @@ def _walk_probing(
     inner = walked.subquery()
     check = (
         select(FTS.c.rowid)
-        .where(FTS.c.rowid == inner.c.id, Matches(query))
+        .where(FTS.c.rowid == inner.c.id, matches(query))
         .offset(0)
         .correlate(inner)
         .exists()

@@ -26,10 +26,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Integer, String, bindparam, column, func, literal_column, select, table, text
+from sqlalchemy.exc import CompileError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.expression import ColumnElement
+from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 from sqlalchemy.types import DateTime, NullType
 
 from storage.base import without_nul
@@ -74,6 +75,8 @@ class SearchQuery:
     stemmed: str | None = None
     # SQLite: whether `resolved` has replaced prefix terms by the indexed words they stand for
     expanded: bool = False
+    # the database `resolved` made it ready for ("sqlite", "postgresql"); None: not resolved
+    resolved_on: str | None = None
 
     @property
     def has_prefix(self) -> bool:
@@ -177,7 +180,8 @@ _INTERACTIONS = table("interactions", column("id", Integer), column("subject"), 
 
 
 class Matches(ColumnElement[bool]):
-    """`interaction_fts` rows matching a query: FTS5 MATCH or tsvector @@ tsquery.
+    """`interaction_fts` rows matching a query: FTS5 MATCH or tsvector @@ tsquery, for a
+    query not `resolved` (its statements are compiled anew each time; see `matches`).
 
     Untyped on purpose: SQLite renders a Boolean condition as `… = 1`, and FTS5 only takes
     a bare MATCH as its constraint."""
@@ -200,26 +204,71 @@ def _match_tsquery(element: Matches, compiler: SQLCompiler, **kw: Any) -> str:
     return f"interaction_fts.document @@ ({element.query.tsquery(compiler, **kw)})"
 
 
-class Unindexed(ColumnElement[Any]):
-    """A column as a sort key no index can provide (SQLite `+col`, PostgreSQL `col + 0`), so
-    the planner starts from the other conditions instead of walking an index in order."""
+class _ResolvedMatches(FunctionElement[Any]):
+    """`Matches` for a `resolved` query, whose whole expression is one bound value (the FTS5
+    MATCH text, or the stemmed tsquery): its only argument, so SQLAlchemy caches the compiled
+    statements it is in and binds each search's value (compiling them anew took 3-4 ms of a
+    search of 20-25 ms)."""
 
-    inherit_cache = False  # its column is not part of a cache key: never reuse a compiled form
+    type = NullType()  # type: ignore[assignment]
+    inherit_cache = True
+    name = "kirjuri_matches"
+
+    def __init__(self, query: SearchQuery) -> None:
+        self.dialect = query.resolved_on
+        value = query.stemmed if query.resolved_on == "postgresql" else query.fts5()
+        super().__init__(bindparam(None, value, type_=String, unique=True))
+
+
+def _resolved_argument(element: _ResolvedMatches, compiler: SQLCompiler, **kw: Any) -> str:
+    if element.dialect != compiler.dialect.name:
+        raise CompileError(f"a search resolved for {element.dialect} compiled for {compiler.dialect.name}")
+    (param,) = element.clauses.clauses
+    return compiler.process(param, **kw)
+
+
+@compiles(_ResolvedMatches)
+def _resolved_fts5(element: _ResolvedMatches, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"interaction_fts MATCH {_resolved_argument(element, compiler, **kw)}"
+
+
+@compiles(_ResolvedMatches, "postgresql")
+def _resolved_tsquery(element: _ResolvedMatches, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"interaction_fts.document @@ (CAST({_resolved_argument(element, compiler, **kw)} AS tsquery))"
+
+
+def matches(query: SearchQuery) -> ColumnElement[Any]:
+    """The condition that an `interaction_fts` row matches the query."""
+    return _ResolvedMatches(query) if query.resolved_on is not None else Matches(query)
+
+
+class Unindexed(FunctionElement[Any]):
+    """A column as a sort key no index can provide (SQLite `+col`, PostgreSQL `col + 0`), so
+    the planner starts from the other conditions instead of walking an index in order. The
+    column is its argument, so statements with it are cached like any other."""
+
+    inherit_cache = True
+    name = "kirjuri_unindexed"
 
     def __init__(self, column: Any) -> None:
-        self.column = column
+        super().__init__(column)
         self.type = column.type
+
+
+def _unindexed_column(element: Unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    (column,) = element.clauses.clauses
+    return compiler.process(column, **kw)
 
 
 @compiles(Unindexed)
 def _unindexed_sqlite(element: Unindexed, compiler: SQLCompiler, **kw: Any) -> str:
-    return "+" + compiler.process(element.column, **kw)
+    return "+" + _unindexed_column(element, compiler, **kw)
 
 
 @compiles(Unindexed, "postgresql")
 def _unindexed_postgresql(element: Unindexed, compiler: SQLCompiler, **kw: Any) -> str:
     zero = "interval '0 s'" if isinstance(getattr(element.type, "impl", element.type), DateTime) else "0"
-    return f"({compiler.process(element.column, **kw)} + {zero})"
+    return f"({_unindexed_column(element, compiler, **kw)} + {zero})"
 
 
 RUN_GAP = 1000  # ids further apart than this are asked for in separate id ranges
@@ -267,15 +316,17 @@ def resolved(session: Session, query: SearchQuery) -> SearchQuery:
       one took 3.6 ms with the stemming calls in it and 1 ms without).
     - SQLite: each prefix term replaced by the indexed words it stands for (`_expanded`).
     """
-    if session.get_bind().dialect.name == "postgresql":
-        if query.stemmed is not None:
-            return query
-        return replace(query, stemmed=session.scalar(select(_Stemmed(query))) or "")
-    if query.expanded or not query.has_prefix:
+    dialect = session.get_bind().dialect.name
+    if query.resolved_on == dialect:
         return query
+    if dialect == "postgresql":
+        stemmed = session.scalar(select(_Stemmed(query))) or ""
+        return replace(query, stemmed=stemmed, resolved_on=dialect)
+    if not query.has_prefix:
+        return replace(query, resolved_on=dialect)
     groups = tuple(tuple(w for t in g for w in _expanded(session, t)) for g in query.groups)
     negatives = tuple(w for t in query.negatives for w in _expanded(session, t))
-    return replace(query, groups=groups, negatives=negatives, expanded=True)
+    return replace(query, groups=groups, negatives=negatives, expanded=True, resolved_on=dialect)
 
 
 MIN_EXPANDED_PREFIX = 4  # shorter prefixes stay prefixes (FTS5 keeps an index of 3-letter ones)
@@ -310,28 +361,33 @@ def _expanded(session: Session, term: Term) -> tuple[Term, ...]:
 
 def matching_ids(query: SearchQuery) -> Any:
     """A selectable of the ids (column `rowid`) of interactions matching a parsed query."""
-    return select(FTS.c.rowid).where(Matches(query))
+    return select(FTS.c.rowid).where(matches(query))
 
 
 MARK_START, MARK_END = "\x02", "\x03"
 
 
-class _Headline(ColumnElement[str]):
-    """PostgreSQL `ts_headline` of subject and body for the query, in the row's language."""
+class _Headline(FunctionElement[str]):
+    """PostgreSQL `ts_headline` of subject and body for a `resolved` query, in the row's
+    language. The stemmed tsquery is its argument, so the statement is cached."""
 
     type = String()
-    inherit_cache = False
+    inherit_cache = True
+    name = "kirjuri_headline"
 
     def __init__(self, query: SearchQuery) -> None:
-        self.query = query
+        if query.stemmed is None:
+            raise ValueError("a headline needs the query resolved (stemmed) first")
+        super().__init__(bindparam(None, query.stemmed, type_=String, unique=True))
 
 
 @compiles(_Headline, "postgresql")
 def _headline(element: _Headline, compiler: SQLCompiler, **kw: Any) -> str:
     options = f'StartSel="{MARK_START}", StopSel="{MARK_END}", MaxWords=16, MinWords=8, ShortWord=2'
+    (stemmed,) = element.clauses.clauses
     return (
         "ts_headline(interaction_fts.language, coalesce(interactions.subject, '') || ' — ' || "
-        f"coalesce(interactions.body, ''), {element.query.tsquery(compiler, **kw)}, '{options}')"
+        f"coalesce(interactions.body, ''), CAST({compiler.process(stemmed, **kw)} AS tsquery), '{options}')"
     )
 
 
@@ -352,7 +408,7 @@ def matched_snippets(session: Session, query: SearchQuery, ids: Sequence[int]) -
         wanted = set(ids)
         out: dict[int, str] = {}
         for part in parts:
-            rows = session.execute(select(FTS.c.rowid, snippet).where(Matches(query), part))
+            rows = session.execute(select(FTS.c.rowid, snippet).where(matches(query), part))
             out |= {rowid: found for rowid, found in rows if rowid in wanted}
         return out
     rows = session.execute(

@@ -241,3 +241,18 @@ async def test_a_prefix_finds_every_word_it_begins(
     assert words_found(made, ids) == words and (total, exact) == (len(words), True)
     snippets = await db.run_read(lambda session: matched_snippets(session, query, ids))
     assert set(snippets) == set(ids)
+
+
+async def test_searches_one_after_another_each_find_their_own_words(
+    store: tuple[Database, list[dict[str, Any]]],
+) -> None:
+    """A search's statements are compiled once and cached (its words are bound values): each
+    later search of the same shape must still find its own words, and mark them."""
+    db, made = store
+    for word in ["harvinainen", "tavallinen", "harvinainen", "lisää", "tavalli*", "harvin*", "tavallinen"]:
+        query = await db.run_read(lambda session, w=word: resolved(session, parse_query(w)))
+        got, _ = await all_pages(db, InteractionFilter(match=query), 500)
+        assert got == expected(made, word), word
+        snippets = await db.run_read(lambda session, q=query, ids=got[:20]: matched_snippets(session, q, ids))
+        assert set(snippets) == set(got[:20])
+        assert all(MARK_START + word.rstrip("*") in s for s in snippets.values()), word
