@@ -304,8 +304,9 @@ def _near(a: str, b: str) -> bool:
     return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
 
 
-def _edits(a: str, b: str) -> int:
-    """Levenshtein distance (short words only)."""
+def edit_distance(a: Sequence[str], b: Sequence[str]) -> int:
+    """Levenshtein distance: the letters of two words (a misheard word here), or the words
+    of two texts (the transcription bench's word error rate)."""
     row = list(range(len(b) + 1))
     for i, x in enumerate(a, 1):
         diagonal, row[0] = row[0], i
@@ -359,7 +360,8 @@ def _refusal(language: str, words: Sequence[str], lower: str, fuzzy: bool) -> tu
     heard = [
         words[i + 1] for i, w in enumerate(words[:-1]) if w in WANT_TO_FORBID[language] + HEARD_WANT[language]
     ]
-    return False, any(len(w) >= 4 and _edits(w, FORBID[language]) <= 2 for w in heard if FORBID[language])
+    forbid = FORBID[language]
+    return False, bool(forbid) and any(len(w) >= 4 and edit_distance(w, forbid) <= 2 for w in heard)
 
 
 @lru_cache(maxsize=16)

@@ -10,6 +10,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from service.marketing_detect import edit_distance
+
 
 def _run(*args: str, stdin: bytes | None = None) -> None:
     subprocess.run(args, input=stdin, check=True, capture_output=True)
@@ -92,9 +94,4 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
     """Word errors (substituted, left out, added) over the reference's words, case and
     punctuation aside."""
     ref, hyp = re.findall(r"\w+", reference.lower()), re.findall(r"\w+", hypothesis.lower())
-    row = list(range(len(hyp) + 1))
-    for i, word in enumerate(ref, 1):
-        diagonal, row[0] = row[0], i
-        for j, other in enumerate(hyp, 1):
-            diagonal, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diagonal + (word != other))
-    return row[len(hyp)] / max(1, len(ref))
+    return edit_distance(ref, hyp) / max(1, len(ref))

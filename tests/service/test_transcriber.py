@@ -27,20 +27,18 @@ class Recording(FasterWhisperTranscriber):
         return super()._transcribe(samples, language, hotwords)
 
 
+def spoken(transcriber: Recording, text: str, language: str, path: Path) -> str:
+    """What the transcriber makes of `text` said in `language` on a mono call."""
+    samples = decode(mono_call(text, language, path), split_channels=False)[0]
+    return " ".join(s.text for s in transcriber.transcribe(samples, language).segments)
+
+
 def test_hotwords_bias_only_calls_in_their_language(whisper_dir: Path, tmp_path: Path) -> None:
     transcriber = Recording(whisper_dir, hotwords=HOTWORDS, hotwords_language="fi")
-    english = decode(
-        mono_call("Good morning, I am calling about my invoice.", "en", tmp_path / "en.wav"),
-        split_channels=False,
-    )[0]
-    result = transcriber.transcribe(english, "en")
-    assert heard("invoice", " ".join(s.text for s in result.segments))
+    english = spoken(transcriber, "Good morning, I am calling about my invoice.", "en", tmp_path / "en.wav")
+    assert heard("invoice", english)
     assert transcriber.hints == [None]  # Finnish hint words are not pressed on English speech
 
-    finnish = decode(
-        mono_call("Soitan laskun takia, eräpäivä on huomenna.", "fi", tmp_path / "fi.wav"),
-        split_channels=False,
-    )[0]
-    result = transcriber.transcribe(finnish, "fi")
-    assert heard("eräpäivä", " ".join(s.text for s in result.segments))
+    finnish = spoken(transcriber, "Soitan laskun takia, eräpäivä on huomenna.", "fi", tmp_path / "fi.wav")
+    assert heard("eräpäivä", finnish)
     assert transcriber.hints[1] == "Laskukassa, suoramarkkinointi, eräpäivä"
