@@ -1,4 +1,4 @@
-"""Faults: the SMTP process is SIGKILLed at random moments while clients send 1,000 messages.
+"""Faults: the SMTP process is SIGKILLed at random points while clients send 1,000 messages.
 
 Clients behave as a sending mail server does: a message that did not get `250` is sent again
 (after a connection error, a reset, or a 4xx). After the last restart every message that got
@@ -25,6 +25,7 @@ from tests.service.test_cli import Server, add_admin
 
 MESSAGES = 1000
 CLIENTS = 8
+KILLS = 5
 
 
 def deliver_until_accepted(port: int, raw: bytes, stop: threading.Event) -> int:
@@ -69,18 +70,38 @@ async def test_smtp_sigkilled_at_random_points_keeps_every_acknowledged_message_
     stop = threading.Event()
     server.start("--only", "smtp")
 
-    def send_share(share: list[str]) -> None:
-        for mid in share:
-            acknowledged[mid] = deliver_until_accepted(server.smtp_port, mails[mid], stop)
+    progress = threading.Condition()
+    finished = [0]  # senders that are through their share
 
+    def send_share(share: list[str]) -> None:
+        try:
+            for mid in share:
+                attempts = deliver_until_accepted(server.smtp_port, mails[mid], stop)
+                with progress:
+                    acknowledged[mid] = attempts
+                    progress.notify_all()
+        finally:
+            with progress:
+                finished[0] += 1
+                progress.notify_all()
+
+    def wait_for_acknowledged(count: int) -> bool:
+        """Block until `count` messages got 250; False if the stream ended first."""
+        with progress:
+            progress.wait_for(lambda: len(acknowledged) >= count or finished[0] == CLIENTS)
+            return len(acknowledged) >= count and finished[0] < CLIENTS
+
+    # Kill points are counts of acknowledged messages, one at random in each of five windows of
+    # the stream: a faster machine moves them earlier in time, never past the end of the stream.
+    window = (MESSAGES - 200) // KILLS
+    kill_at = [100 + k * window + rng.randrange(window // 2) for k in range(KILLS)]
     ids = list(mails)
     with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
         sending = [pool.submit(send_share, ids[k::CLIENTS]) for k in range(CLIENTS)]
         kills = 0
         try:
-            while not all(f.done() for f in sending) and kills < 6:
-                await asyncio.sleep(rng.uniform(0.2, 1.2))  # a random point in the stream
-                if all(f.done() for f in sending):
+            for point in kill_at:
+                if not await asyncio.to_thread(wait_for_acknowledged, point):
                     break
                 await asyncio.to_thread(server.kill)
                 kills += 1
