@@ -8,6 +8,10 @@
   silero VAD (from faster-whisper) cuts silence before it, so both backends hear the same.
 
 Neither ever downloads anything: a model that is not on disk is a configuration error.
+Whisper falls back to sampling (temperature above 0) on a window it cannot decode cleanly;
+both backends seed that sampling, so the same recording in a fresh worker process gives the
+same transcript (CTranslate2 seeds its decoding thread once, when the model is loaded;
+PyTorch is seeded again for every channel).
 A transcriber takes one channel of 16 kHz float32 samples and returns timed segments.
 """
 
@@ -29,6 +33,7 @@ from service.settings import TranscriptionSettings
 from service.whisper_model import bundled_model_dir
 
 BACKENDS = ("faster-whisper", "openai-whisper")
+SAMPLING_SEED = 20261124
 
 
 @dataclass(frozen=True)
@@ -81,10 +86,12 @@ class FasterWhisperTranscriber:
         hotwords_language: str = "fi",
         no_repeat_ngram_size: int = 0,
     ) -> None:
+        import ctranslate2
         from faster_whisper import WhisperModel
 
         if not (model_dir / "model.bin").exists():
             raise ConfigError(f"[transcription] model: {model_dir} holds no CTranslate2 model.bin")
+        ctranslate2.set_random_seed(SAMPLING_SEED)
         self._model = WhisperModel(
             str(model_dir),
             device="cpu",
@@ -184,6 +191,7 @@ class OpenAIWhisperTranscriber:
                 "cache; Kirjuri never downloads weights"
             )
         torch.set_num_threads(cpu_threads)
+        self._torch = torch
         self._model = whisper.load_model(str(path), device="cpu")
         self._beam_size = beam_size
         self._vad = vad
@@ -205,6 +213,7 @@ class OpenAIWhisperTranscriber:
                 return ChannelResult([], language or "")
             speech = np.concatenate([samples[c["start"] : c["end"]] for c in chunks])
             timeline = SpeechTimestampsMap(chunks, SAMPLE_RATE)
+        self._torch.manual_seed(SAMPLING_SEED)
         result = self._model.transcribe(
             speech,
             language=language,

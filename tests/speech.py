@@ -17,6 +17,12 @@ def _run(*args: str, stdin: bytes | None = None) -> None:
     subprocess.run(args, input=stdin, check=True, capture_output=True)
 
 
+def _sox(*args: str) -> None:
+    """sox in repeatable mode (`-R`): its dither is seeded, so the same script makes the same
+    recording byte for byte, and a test hears the same audio on every run."""
+    _run("sox", "-R", *args)
+
+
 def say(text: str, language: str, out: Path) -> Path:
     """Speak `text` into a WAV file: fi with festival (text in ISO-8859-1), en/sv with espeak-ng."""
     if language == "fi":
@@ -52,22 +58,22 @@ def phone_call(turns: list[Turn], out: Path, gap: float = 0.7, lead: float = 0.5
     for n, turn in enumerate(turns):
         raw = say(turn.text, turn.language, work / f"{n}.wav")
         narrow = work / f"{n}-8k.wav"
-        _run("sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(narrow))
+        _sox(str(raw), "-r", "8000", "-c", "1", "-b", "16", str(narrow))
         tracks[turn.speaker].append((at, narrow))
         at += seconds(narrow) + gap
     total = at + lead
     channels = []
     for speaker in ("agent", "customer"):
         track = work / f"{speaker}.wav"
-        _run("sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(track), "trim", "0", f"{total:.3f}")
+        _sox("-n", "-r", "8000", "-c", "1", "-b", "16", str(track), "trim", "0", f"{total:.3f}")
         for start, clip in tracks[speaker]:
             padded = work / f"{speaker}-{start:.3f}.wav"
-            _run("sox", str(clip), str(padded), "pad", f"{start:.3f}")
+            _sox(str(clip), str(padded), "pad", f"{start:.3f}")
             mixed = work / f"{speaker}-mix.wav"
-            _run("sox", "-m", str(track), str(padded), str(mixed), "trim", "0", f"{total:.3f}")
+            _sox("-m", str(track), str(padded), str(mixed), "trim", "0", f"{total:.3f}")
             mixed.replace(track)
         channels.append(track)
-    _run("sox", "-M", *map(str, channels), "-r", "8000", "-e", "u-law", "-c", "2", str(out))
+    _sox("-M", *map(str, channels), "-r", "8000", "-e", "u-law", "-c", "2", str(out))
     return out
 
 
@@ -75,7 +81,7 @@ def mono_call(text: str, language: str, out: Path, encoding: str = "u-law") -> P
     """A one-channel 8 kHz recording of one speaker (`encoding`: u-law, a-law or signed-integer)."""
     raw = say(text, language, out.with_name(out.stem + "-raw.wav"))
     args = ["-e", encoding] + (["-b", "16"] if encoding == "signed-integer" else [])
-    _run("sox", str(raw), "-r", "8000", "-c", "1", *args, str(out))
+    _sox(str(raw), "-r", "8000", "-c", "1", *args, str(out))
     return out
 
 
