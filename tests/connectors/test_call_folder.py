@@ -53,9 +53,10 @@ async def test_settled_recordings_are_taken_and_filed(
     drop(folder, "notes.doc", b"\xd0\xcf\x11\xe0 not audio", None)
     drop(folder, "rec-10.wav", audio[:40], {"external_id": "pbx-10", "started_at": "not a time"})
 
+    # a file is moved last, after its error note and its sidecar
     await wait_for(folder / "processed" / "rec-9.wav")
-    await wait_for(folder / "failed" / "notes.doc.error.txt")
-    await wait_for(folder / "failed" / "rec-10.wav.error.txt")
+    await wait_for(folder / "failed" / "notes.doc")
+    await wait_for(folder / "failed" / "rec-10.wav")
     assert (folder / "processed" / "rec-9.json").exists()
     assert (folder / "processed" / "rec-9.wav").read_bytes() == audio
     assert "accepted audio format" in (folder / "failed" / "notes.doc.error.txt").read_text()

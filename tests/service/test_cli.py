@@ -61,7 +61,8 @@ class Server:
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,  # its own process group: kill() takes the workers too
-            env=os.environ | (env or {}),
+            # fixed-date test data must outlive its retention period (see conftest.settings)
+            env=os.environ | {"KIRJURI_RETENTION_ENABLED": "false"} | (env or {}),
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -6,6 +6,7 @@ waiting for some worker to restart (the transcription service sweeps for them)."
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -62,9 +63,11 @@ async def test_a_dead_remote_workers_job_is_requeued_when_its_lease_runs_out(
     def queue_and_take(session: Session) -> None:
         enqueue(session, TRANSCRIBE, new_calls(session, 1), 3)
         # taken by a worker on another machine that then died: only its lease can tell
-        claim(session, [TRANSCRIBE], "another-host:4242:transcribe-0", timedelta(seconds=1.5))
+        claim(session, [TRANSCRIBE], "another-host:4242:transcribe-0", timedelta(seconds=lease))
 
+    lease = 3.0
     await db.run_write(queue_and_take)
+    claimed = time.monotonic()
 
     async def status() -> str:
         async with db.read() as session:
@@ -80,10 +83,12 @@ async def test_a_dead_remote_workers_job_is_requeued_when_its_lease_runs_out(
     )
     task = asyncio.create_task(service.run())
     try:
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(1.0)  # about five sweeps, well inside the lease
         assert await status() == "running"  # the lease still holds: the job is not taken twice
-        await asyncio.sleep(1.6)
-        assert await status() == "queued"
+        while await status() != "queued":
+            assert time.monotonic() - claimed < lease + 15, "the expired lease was never swept"
+            await asyncio.sleep(0.1)
+        assert time.monotonic() - claimed >= lease - 0.5  # put back when the lease ran out, not before
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

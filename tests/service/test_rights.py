@@ -99,10 +99,11 @@ async def upload_call(kirjuri: Kirjuri, headers: dict[str, str], audio: bytes, e
     return int((await resp.json())["interaction_id"])
 
 
-async def transcribed(kirjuri: Kirjuri, call_id: int, text: str) -> None:
+async def transcribed(kirjuri: Kirjuri, call_id: int, text: str, seconds: float = 1.0) -> None:
     """Store a transcript as the transcription worker does (the worker itself is tested with
-    real speech in tests/connectors/test_calls.py; here it is switched off to keep this fast)."""
-    row = TranscriptRow("fi", "test", "1", 1.0, 0.1, [SegmentRow(0.0, 1.0, "customer", text, -0.2)])
+    real speech in tests/connectors/test_calls.py; here it is switched off to keep this fast):
+    one customer segment from the start to `seconds`."""
+    row = TranscriptRow("fi", "test", "1", seconds, 0.1, [SegmentRow(0.0, seconds, "customer", text, -0.2)])
 
     def store(session: Any) -> None:
         replace_transcript(session, call_id, row)
@@ -323,7 +324,9 @@ async def test_erasure_leaves_no_residue(
     (folder / f"call-{PHONE_E164}.json").write_text(
         json.dumps({"external_id": "pbx-erase", "direction": "in", "from": PHONE, "channel_layout": "mono"})
     )
-    (folder / f"call-{PHONE_E164}.wav").write_bytes(tone_wav(523))
+    part = folder / f"call-{PHONE_E164}.wav.part"  # written whole, then named: settle_seconds is 0
+    part.write_bytes(tone_wav(523))
+    part.rename(folder / f"call-{PHONE_E164}.wav")
     processed = folder / "processed" / f"call-{PHONE_E164}.wav"
     deadline = time.monotonic() + 20
     while not processed.exists():
@@ -472,7 +475,7 @@ async def test_retention_from_the_command_line(kirjuri_factory: Any, settings: S
     old_time = datetime(2019, 3, 1, 9, 0, tzinfo=UTC)
     old = stored_id(await kirjuri.send(make_mail(sender=EMAIL, body=f"Vanha {WORD}", when=old_time)))
     old_held = stored_id(await kirjuri.send(make_mail(sender=EMAIL, subject="Lasku", when=old_time)))
-    new = stored_id(await kirjuri.send(make_mail(sender=EMAIL, body="Uusi")))
+    new = stored_id(await kirjuri.send(make_mail(sender=EMAIL, body="Uusi", when=datetime.now(UTC))))
     resp = await kirjuri.client.post(
         "/api/v1/legal-holds",
         json={"interaction_id": old_held, "basis": "Kirjanpitolaki 2:10"},

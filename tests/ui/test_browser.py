@@ -86,7 +86,8 @@ async def seed(kirjuri: Kirjuri) -> dict[str, Any]:
         await kirjuri.send(make_mail(sender="Pekka <pekka@example.fi>", subject="Tilaus", body="Uusi tilaus"))
     )
     call = await upload_call(kirjuri, ingest, tone_wav(440, secs=8.0), "pbx-ui")
-    await transcribed(kirjuri, call, "Haluaisin tietää laskun tilan.")
+    # the segment lasts most of the tone: the highlight stays on long enough to be seen
+    await transcribed(kirjuri, call, "Haluaisin tietää laskun tilan.", seconds=7.0)
     return {"customer": cid, "mail": mail, "stray": stray, "call": call}
 
 
@@ -131,7 +132,7 @@ async def test_staff_do_their_work_in_the_browser(
     await expect(segment).to_contain_text("Haluaisin tietää laskun tilan.")
     await segment.click()
     await expect(segment).to_have_class(re.compile("playing"), timeout=10000)
-    assert await page.evaluate("document.getElementById('player').currentTime") > 0
+    await page.wait_for_function("document.getElementById('player').currentTime > 0", timeout=10000)
     await shot(page, "call")
 
     # unlinked mail from the customer's domain: suggested, linked with one click
