@@ -103,6 +103,7 @@ def main() -> None:
         ("  same, greedy (beam 1)", dict(workers=2, cpu_threads=1, beam_size=1)),
         ("  same, beam 3", dict(workers=2, cpu_threads=1, beam_size=3)),
         ("  same, no 5-token repeats", dict(workers=2, cpu_threads=1, no_repeat_ngram_size=5)),
+        ("  same, temperature fallback on", dict(workers=2, cpu_threads=1, temperature_fallback=True)),
     ]
     try:
         import whisper  # noqa: F401

@@ -138,6 +138,7 @@ class TranscriptionSettings:
     hotwords: list[str] = field(default_factory=list)
     hotwords_language: str = "fi"
     no_repeat_ngram_size: int = 0
+    temperature_fallback: bool = False
     max_attempts: int = 3
     retry_seconds: int = 30
 

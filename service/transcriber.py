@@ -8,10 +8,11 @@
   silero VAD (from faster-whisper) cuts silence before it, so both backends hear the same.
 
 Neither ever downloads anything: a model that is not on disk is a configuration error.
-Whisper falls back to sampling (temperature above 0) on a window it cannot decode cleanly;
-both backends seed that sampling, so the same recording in a fresh worker process gives the
-same transcript (CTranslate2 seeds its decoding thread once, when the model is loaded;
-PyTorch is seeded again for every channel).
+Whisper can decode a window again by sampling at rising temperatures when its first reading
+looks repetitive or unsure (`temperature_fallback`, off by default: then the same recording
+always gives the same transcript). When it is on, both backends seed that sampling, so a
+fresh worker process repeats its first job's text (CTranslate2 seeds its decoding thread
+once, when the model is loaded; PyTorch is seeded again for every channel).
 A transcriber takes one channel of 16 kHz float32 samples and returns timed segments.
 """
 
@@ -34,6 +35,11 @@ from service.whisper_model import bundled_model_dir
 
 BACKENDS = ("faster-whisper", "openai-whisper")
 SAMPLING_SEED = 20261124
+FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # Whisper's own schedule
+
+
+def _temperatures(fallback: bool) -> tuple[float, ...]:
+    return FALLBACK_TEMPERATURES if fallback else (0.0,)
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,7 @@ class FasterWhisperTranscriber:
         hotwords: Sequence[str] = (),
         hotwords_language: str = "fi",
         no_repeat_ngram_size: int = 0,
+        temperature_fallback: bool = False,
     ) -> None:
         import ctranslate2
         from faster_whisper import WhisperModel
@@ -105,6 +112,7 @@ class FasterWhisperTranscriber:
         self._hotwords = _hint_list(hotwords)
         self._hotwords_language = hotwords_language
         self._no_repeat = no_repeat_ngram_size
+        self._temperatures = _temperatures(temperature_fallback)
         self.name = f"{model_dir.name} ({compute_type})"
         self.version = f"faster-whisper {_version('faster-whisper')}, ctranslate2 {_version('ctranslate2')}"
 
@@ -130,6 +138,7 @@ class FasterWhisperTranscriber:
             hotwords=hotwords,
             condition_on_previous_text=False,
             no_repeat_ngram_size=self._no_repeat,
+            temperature=self._temperatures,
         )
         segments = [
             Segment(round(s.start, 2), round(s.end, 2), s.text.strip(), float(s.avg_logprob))
@@ -172,6 +181,7 @@ class OpenAIWhisperTranscriber:
         vad: bool = True,
         hotwords: Sequence[str] = (),
         hotwords_language: str = "fi",
+        temperature_fallback: bool = False,
     ) -> None:
         try:
             import torch
@@ -197,6 +207,7 @@ class OpenAIWhisperTranscriber:
         self._vad = vad
         self._prompt = _hint_list(hotwords)
         self._hotwords_language = hotwords_language
+        self._temperatures = _temperatures(temperature_fallback)
         self.name = path.stem
         self.version = f"openai-whisper {_version('openai-whisper')}, torch {_version('torch')}"
 
@@ -220,6 +231,7 @@ class OpenAIWhisperTranscriber:
             beam_size=self._beam_size if self._beam_size > 1 else None,
             initial_prompt=self._prompt if language == self._hotwords_language else None,
             condition_on_previous_text=False,
+            temperature=self._temperatures,
             fp16=False,
             verbose=None,
         )
@@ -248,6 +260,7 @@ def build_transcriber(settings: TranscriptionSettings, data_dir: Path) -> Transc
             hotwords=settings.hotwords,
             hotwords_language=settings.hotwords_language,
             no_repeat_ngram_size=settings.no_repeat_ngram_size,
+            temperature_fallback=settings.temperature_fallback,
         )
     if settings.backend == "openai-whisper":
         return OpenAIWhisperTranscriber(
@@ -257,5 +270,6 @@ def build_transcriber(settings: TranscriptionSettings, data_dir: Path) -> Transc
             vad=settings.vad,
             hotwords=settings.hotwords,
             hotwords_language=settings.hotwords_language,
+            temperature_fallback=settings.temperature_fallback,
         )
     raise ConfigError(f"[transcription] backend must be one of {', '.join(BACKENDS)}")
