@@ -1,6 +1,6 @@
-"""The faster-whisper transcriber's hints: the configured hotwords bias calls in their own
-language only, as a comma-separated list (joined with spaces, the base model got stuck
-repeating itself more often)."""
+"""The faster-whisper transcriber: the configured hotwords bias calls in their own language
+only, as a comma-separated list (joined with spaces, the base model got stuck repeating itself
+more often); and a recording's transcript does not change from one pass to the next."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from service.audio import decode
+from service.settings import load_settings
 from service.transcriber import ChannelResult, FasterWhisperTranscriber
-from tests.speech import heard, mono_call
+from tests.speech import Turn, heard, mono_call, phone_call
 
 HOTWORDS = ["Laskukassa", "suoramarkkinointi", " ", "eräpäivä"]
 
@@ -42,3 +43,22 @@ def test_hotwords_bias_only_calls_in_their_language(whisper_dir: Path, tmp_path:
     finnish = spoken(transcriber, "Soitan laskun takia, eräpäivä on huomenna.", "fi", tmp_path / "fi.wav")
     assert heard("eräpäivä", finnish)
     assert transcriber.hints[1] == "Laskukassa, suoramarkkinointi, eräpäivä"
+
+
+def test_the_same_recording_gives_the_same_transcript_every_time(whisper_dir: Path, tmp_path: Path) -> None:
+    # The agent's side of the killed-transcription test's call: the base model reads some of its
+    # windows as repetitive, which Whisper's temperature fallback would decode again by random
+    # sampling, differently each time (three passes gave three texts with it on).
+    greeting = Turn("agent", "Laskukassa, hyvää päivää. Miten voin auttaa?")
+    reply = Turn("agent", "Kyllä, siirrän eräpäivää viikolla eteenpäin. Lähetän uuden laskun sähköpostiin.")
+    question = Turn(
+        "customer", "Soitan laskusta, jonka eräpäivä on huomenna. Voinko maksaa sen ensi viikolla?"
+    )
+    thanks = Turn("customer", "Kiitos paljon. Hyvää päivänjatkoa.")
+    call = phone_call([greeting, question, reply, thanks] * 3, tmp_path / "call.wav", gap=1.1)
+    agent = decode(call, split_channels=True)[0]
+    defaults = load_settings(environ={}).transcription
+    transcriber = FasterWhisperTranscriber(whisper_dir, hotwords=defaults.hotwords)
+    passes = [[(s.start, s.text) for s in transcriber.transcribe(agent, "fi").segments] for _ in range(3)]
+    assert passes[0], "nothing was heard"
+    assert passes[1] == passes[0] and passes[2] == passes[0]
