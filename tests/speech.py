@@ -49,6 +49,15 @@ class Turn:
     language: str = "fi"
 
 
+# A customer calls about an invoice's due date: four turns, used repeated as a long call.
+INVOICE_CALL = [
+    Turn("agent", "Laskukassa, hyvää päivää. Miten voin auttaa?"),
+    Turn("customer", "Soitan laskusta, jonka eräpäivä on huomenna. Voinko maksaa sen ensi viikolla?"),
+    Turn("agent", "Kyllä, siirrän eräpäivää viikolla eteenpäin. Lähetän uuden laskun sähköpostiin."),
+    Turn("customer", "Kiitos paljon. Hyvää päivänjatkoa."),
+]
+
+
 def phone_call(turns: list[Turn], out: Path, gap: float = 0.7, lead: float = 0.5) -> Path:
     """A two-channel 8 kHz µ-law WAV of people taking turns, agent left, customer right."""
     work = out.parent / f"{out.stem}-parts"

@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import make_mail
-from tests.speech import Turn, phone_call
+from tests.speech import INVOICE_CALL, phone_call
 
 KIRJURI = [sys.executable, "-m", "service.cli"]
 SECRET_BODY = "Salainen viestin sisältö 8841"
@@ -198,16 +198,7 @@ async def test_a_transcription_killed_mid_job_is_retried_and_completes_once(
     server: Server, tmp_path: Path
 ) -> None:
     assert add_admin(server.data_dir).returncode == 0
-    recording = phone_call(
-        [
-            Turn("agent", "Laskukassa, hyvää päivää. Miten voin auttaa?"),
-            Turn("customer", "Soitan laskusta, jonka eräpäivä on huomenna. Voinko maksaa sen ensi viikolla?"),
-            Turn("agent", "Kyllä, siirrän eräpäivää viikolla eteenpäin. Lähetän uuden laskun sähköpostiin."),
-            Turn("customer", "Kiitos paljon. Hyvää päivänjatkoa."),
-        ]
-        * 3,
-        tmp_path / "long.wav",
-    )
+    recording = phone_call(INVOICE_CALL * 3, tmp_path / "long.wav")
     base = f"http://127.0.0.1:{server.http_port}"
     server.start()
     async with aiohttp.ClientSession() as http:

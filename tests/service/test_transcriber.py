@@ -11,7 +11,7 @@ import numpy as np
 from service.audio import decode
 from service.settings import load_settings
 from service.transcriber import ChannelResult, FasterWhisperTranscriber
-from tests.speech import Turn, heard, mono_call, phone_call
+from tests.speech import INVOICE_CALL, heard, mono_call, phone_call
 
 HOTWORDS = ["Laskukassa", "suoramarkkinointi", " ", "eräpäivä"]
 
@@ -49,13 +49,7 @@ def test_the_same_recording_gives_the_same_transcript_every_time(whisper_dir: Pa
     # The agent's side of the killed-transcription test's call: the base model reads some of its
     # windows as repetitive, which Whisper's temperature fallback would decode again by random
     # sampling, differently each time (three passes gave three texts with it on).
-    greeting = Turn("agent", "Laskukassa, hyvää päivää. Miten voin auttaa?")
-    reply = Turn("agent", "Kyllä, siirrän eräpäivää viikolla eteenpäin. Lähetän uuden laskun sähköpostiin.")
-    question = Turn(
-        "customer", "Soitan laskusta, jonka eräpäivä on huomenna. Voinko maksaa sen ensi viikolla?"
-    )
-    thanks = Turn("customer", "Kiitos paljon. Hyvää päivänjatkoa.")
-    call = phone_call([greeting, question, reply, thanks] * 3, tmp_path / "call.wav", gap=1.1)
+    call = phone_call(INVOICE_CALL * 3, tmp_path / "call.wav", gap=1.1)
     agent = decode(call, split_channels=True)[0]
     defaults = load_settings(environ={}).transcription
     transcriber = FasterWhisperTranscriber(whisper_dir, hotwords=defaults.hotwords)
