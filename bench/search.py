@@ -32,7 +32,6 @@ import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +41,10 @@ sys.path.insert(0, str(ROOT))
 
 from bench.ui_search import PASSWORD, bench_client  # noqa: E402
 from service.appkeys import DB  # noqa: E402
+from service.history import read_page  # noqa: E402
 from storage.engine import Database  # noqa: E402
-from storage.interactions import InteractionFilter, list_interactions  # noqa: E402
-from storage.search import guess_language, matched_snippets, parse_query, resolved  # noqa: E402
+from storage.interactions import InteractionFilter  # noqa: E402
+from storage.search import guess_language, parse_query  # noqa: E402
 
 LASKU = ["lasku", "laskun", "laskuja", "laskut", "laskusta", "laskulle", "laskua", "laskuista"]
 # planted words: (word, share of texts that contain it)
@@ -265,18 +265,13 @@ async def measure(label: str, url: str, data: Path, requests: int) -> dict[str, 
         db = client.app[DB]
 
         async def searched(q: str | None) -> list[float]:
-            """The search alone, as the API runs it: the query resolved, the page (ids, rows)
-            and its snippets."""
-            parsed = parse_query(q) if q else None
+            """The search alone, as the API runs it (`read_page`: the query resolved, the
+            page's ids and rows, and its snippets, in one read)."""
+            flt = InteractionFilter(match=parse_query(q) if q else None)
             times = []
             for i in range(requests + 2):
                 t = time.perf_counter()
-                match = await db.run_read(partial(resolved, query=parsed)) if parsed else None
-                flt = InteractionFilter(match=match)
-                rows, _, _ = await db.run_read(partial(list_interactions, flt=flt, before=None, limit=50))
-                if match is not None:
-                    ids = [r.id for r in rows]
-                    await db.run_read(partial(matched_snippets, query=match, ids=ids))
+                await read_page(db, flt, None, 50, snippets=True)
                 if i >= 2:
                     times.append((time.perf_counter() - t) * 1000)
             return times

@@ -266,6 +266,35 @@ async def test_interaction_detail_has_participants_body_and_attachments(kirjuri:
     ]
 
 
+async def test_list_item_summarises_the_interaction_as_its_detail_does(kirjuri: Kirjuri) -> None:
+    """Lists read their rows apart from the detail view (a snippet cut in the database, the
+    attachments counted there): the two must agree, characters not bytes."""
+    from email import policy
+    from email.message import EmailMessage
+
+    auth = await kirjuri.login("agent")
+    body = "Hyvää päivää, äöå ÄÖÅ! " * 15  # 360 characters, more bytes in UTF-8
+    msg = EmailMessage()
+    msg["From"] = "Aino Äijälä <aino@example.fi>"
+    msg["To"] = "myynti@laskukassa.fi, Kirjanpito <kp@example.fi>"
+    msg["Subject"] = "Kaksi liitettä"
+    msg["Message-ID"] = "<summary@example.fi>"
+    msg.set_content(body)
+    for name in ("lasku.pdf", "kuitti.pdf"):
+        msg.add_attachment(b"%PDF-1.4", maintype="application", subtype="pdf", filename=name)
+    await kirjuri.send(msg.as_bytes(policy=policy.SMTP))
+    item = (await kirjuri.get_json("/api/v1/interactions", headers=auth))["items"][0]
+    detail = await kirjuri.get_json(f"/api/v1/interactions/{item['id']}", headers=auth)
+    assert item["snippet"] == detail["body"][:200] == body.strip()[:200]
+    assert item["attachment_count"] == len(detail["attachments"]) == 2
+    assert [(p["role"], p["value"], p["name"]) for p in item["participants"]] == [
+        ("from", "aino@example.fi", "Aino Äijälä"),
+        ("to", "myynti@laskukassa.fi", None),
+        ("to", "kp@example.fi", "Kirjanpito"),
+    ]
+    assert {k: detail[k] for k in item} == item
+
+
 async def test_html_only_mail_is_searchable_as_text(kirjuri: Kirjuri) -> None:
     from email import policy
     from email.message import EmailMessage
