@@ -24,7 +24,6 @@ from storage.base import utcnow
 from storage.erasure import Erased, erase_interactions
 from storage.interactions import CHANNELS, Interaction
 from storage.rights import held_interactions
-from storage.search import purge_deleted_terms
 
 log = logging.getLogger(__name__)
 ACTOR = "system:retention"
@@ -116,8 +115,6 @@ async def run_retention(
                     session, ACTOR, "retention.delete", detail={"channel": expiry.channel, "count": len(ids)}
                 )
     if erased.counts:
-        async with ctx.db.write() as session:
-            await session.run_sync(purge_deleted_terms)
         await finish_deletions(ctx, erased)
     report["erased"] = dict(sorted(erased.counts.items()))
     return report

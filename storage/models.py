@@ -7,7 +7,7 @@ from storage.customers import Customer, CustomerExternalId, CustomerIdentifier
 from storage.interactions import Attachment, Interaction, Participant, Tag
 from storage.jobs import Job
 from storage.marketing import MarketingBan, MarketingBanChange, MarketingBanIdentifier
-from storage.rights import BlobDeletion, CustomerCorrection, LegalHold, SubjectRequest
+from storage.rights import BlobDeletion, CustomerCorrection, IndexPurge, LegalHold, SubjectRequest
 from storage.transcripts import Transcript, TranscriptSegment
 from storage.webhooks import OutboxEvent, WebhookDelivery, WebhookSubscription
 
@@ -20,6 +20,7 @@ __all__ = [
     "CustomerCorrection",
     "CustomerExternalId",
     "CustomerIdentifier",
+    "IndexPurge",
     "Interaction",
     "Job",
     "LegalHold",

@@ -90,6 +90,18 @@ class BlobDeletion(Base):
     queued_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class IndexPurge(Base):
+    """A deletion whose documents' terms the SQLite full-text index still holds (FTS5 keeps
+    them in older index segments until the index is merged). Queued in the deleting
+    transaction; the merge runs after its commit, beside the blob removal, and one a crash
+    left queued runs on the next start."""
+
+    __tablename__ = "index_purges"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    queued_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 def active_hold() -> Any:
     """The condition of a hold that binds now: not released, and not past its end date."""
     return (LegalHold.released_at.is_(None)) & (or_(LegalHold.until.is_(None), LegalHold.until > utcnow()))

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 from aiohttp import FormData
+from sqlalchemy import text as sql
 
 from service.appkeys import DB
 from service.settings import Settings
@@ -386,6 +387,57 @@ async def test_erasure_leaves_no_residue(
         raw = await kirjuri.client.get(f"/api/v1/interactions/{other}/raw", headers=agent)
         assert s3_server.stored(bucket) == [f"blobs/{hashlib.sha256(await raw.read()).hexdigest()}"]
         assert not (settings.storage.data_path / "blobs").exists()
+
+
+async def test_an_erasure_cut_off_after_its_commit_is_finished_on_the_next_start(
+    kirjuri_factory: Any, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What an erasure owes after its commit (the blob files, and on SQLite the merge that
+    drops the erased words from the full-text index) is queued in the same transaction: if
+    the process dies before paying it, the next start does."""
+    settings = quiet(settings)
+    kirjuri = await kirjuri_factory(settings)
+    agent, privacy = await kirjuri.login("agent"), await kirjuri.login("privacy")
+    cid = await add_customer(kirjuri, agent, {"name": NAME, "emails": [EMAIL]})
+    stored_id(await kirjuri.send(make_mail(sender=f"{NAME} <{EMAIL}>", body=f"{WORD} tilaus, {NAME}")))
+    stored_id(await kirjuri.send(make_mail(sender="Muu <muu@example.fi>", body="Lasku 99 maksettu.")))
+    request = await new_request(kirjuri, privacy, kind="erasure", identifiers={"customer_id": cid})
+
+    async def dies_first(*args: Any, **kwargs: Any) -> None:  # the process is killed here
+        return None
+
+    monkeypatch.setattr("service.rights.finish_deletions", dies_first)
+    await execute(kirjuri, privacy, request["id"])
+    monkeypatch.undo()
+    assert (await kirjuri.get_json(f"/api/v1/interactions?q={WORD}", agent))["total"] == 0
+    owed = await kirjuri.app[DB].run_read(
+        lambda session: [
+            session.execute(sql(f"SELECT count(*) FROM {table}")).scalar()
+            for table in ("blob_deletions", "index_purges")
+        ]
+    )
+    sqlite = kirjuri.app[DB].is_sqlite
+    assert owed == [1, 1 if sqlite else 0]
+    blobs = settings.storage.data_path / "blobs"
+    assert residue(blobs)  # the raw mail is still on disk
+    if sqlite:  # and the word is still in the index's older segment
+        assert [r for r in residue(settings.storage.data_path) if "/blobs/" not in r]
+    await kirjuri.client.close()
+
+    again = await kirjuri_factory(settings)
+
+    owed = await again.app[DB].run_read(
+        lambda session: [
+            session.execute(sql(f"SELECT count(*) FROM {table}")).scalar()
+            for table in ("blob_deletions", "index_purges")
+        ]
+    )
+    assert owed == [0, 0]
+    assert residue(settings.storage.data_path) == []
+    other = await again.get_json(
+        "/api/v1/interactions?q=maksettu", await again.login("agent", "after-restart")
+    )
+    assert other["total"] == 1  # the other mail and its index entry are untouched
 
 
 async def test_holds_and_other_customers_keep_what_they_need(
