@@ -6,11 +6,13 @@ tests/postgres.py), and small factories for staff users, logins and mail."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import smtplib
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -223,3 +225,19 @@ def kirjuri_factory(
 @pytest.fixture
 async def kirjuri(kirjuri_factory: Callable[[Settings], Any], settings: Settings) -> Kirjuri:
     return await kirjuri_factory(settings)
+
+
+async def until(
+    check: Callable[[], bool | Awaitable[bool]], limit: float = 60, what: str = "the condition"
+) -> None:
+    """Return as soon as `check()` (a bool, or an awaitable of one) holds, polling every 50 ms;
+    fail after `limit` seconds, generous so that a slow machine only makes the test slower."""
+    deadline = time.monotonic() + limit
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        assert time.monotonic() < deadline, f"timed out after {limit} s waiting for {what}"
+        await asyncio.sleep(0.05)

@@ -5,17 +5,14 @@ an erasure removing what is still queued about the person."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
-from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
 from service.settings import Settings
 from service.signing import HEADER, verify
-from tests.conftest import Kirjuri, make_mail
+from tests.conftest import Kirjuri, make_mail, until
 
 SECRET = "a-shared-secret-of-some-length"
 
@@ -68,14 +65,9 @@ class Receiver:
         return [e for e in self.applied.values() if e["type"] == type_]
 
 
-async def until(check: Callable[[], bool], limit: float = 15) -> None:
-    deadline = time.monotonic() + limit
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.05)
-
-
-def fast(settings: Settings, attempts: int = 50) -> Settings:
+def fast(settings: Settings, attempts: int = 1000) -> Settings:
+    """Retries every 0.3 s at most; the default attempts (about 4 minutes of them) outlast any
+    outage these tests make, however slow the machine."""
     return settings.replace("transcription", enabled=False).replace(
         "webhooks", backoff_seconds=0.05, max_backoff_seconds=0.3, poll_seconds=0.05, max_attempts=attempts
     )
@@ -87,6 +79,11 @@ async def subscribe(kirjuri: Kirjuri, admin: dict[str, str], url: str, events: l
     )
     assert resp.status == 201, await resp.text()
     return dict(await resp.json())
+
+
+async def deliveries(kirjuri: Kirjuri, admin: dict[str, str], sub: dict[str, Any], status: str) -> list[Any]:
+    page = await kirjuri.get_json(f"/api/v1/webhooks/{sub['id']}/deliveries?status={status}", admin)
+    return list(page["items"])
 
 
 async def test_events_are_signed_minimal_and_applied_once_through_outages(
@@ -107,9 +104,12 @@ async def test_events_are_signed_minimal_and_applied_once_through_outages(
         headers=agent,
     )
     assert refused.status == 403
-    await subscribe(
+    sub = await subscribe(
         kirjuri, admin, receiver.url, ["interaction.created", "interaction.linked", "marketing_ban.changed"]
     )
+
+    async def delivered(count: int) -> bool:
+        return len(await deliveries(kirjuri, admin, sub, "delivered")) == count
 
     code, text = await kirjuri.send(
         make_mail(sender="Aino <aino@example.fi>", body="Laskun 4471 salainen sisältö")
@@ -144,17 +144,29 @@ async def test_events_are_signed_minimal_and_applied_once_through_outages(
     }
     assert "secret words" not in json.dumps(ban_event)
 
+    # the three answers were read (no request is cut off by the stop below): one call each
+    await until(lambda: delivered(3), what="the first three deliveries")
+    assert receiver.calls == 3
+
     # the receiver goes away mid-stream: nothing is lost, and once back each event arrives once
     await receiver.stop()
     for n in range(5):
         assert (await kirjuri.send(make_mail(sender=f"p{n}@example.org", body=f"viesti {n}")))[0] == 250
-    await asyncio.sleep(0.5)  # attempts fail meanwhile (connection refused)
+
+    async def each_failed_once() -> bool:  # connection refused: no call reached the receiver
+        pending = await deliveries(kirjuri, admin, sub, "pending")
+        return len(pending) == 5 and all(d["attempts"] >= 1 and d["last_error"] for d in pending)
+
+    await until(each_failed_once, what="an attempt at each of the five deliveries to fail")
     receiver.lose_answers = 2  # and two answers get lost after the event was applied
     await receiver.start()
-    await until(lambda: len(receiver.of_type("interaction.created")) == 6)
-    await asyncio.sleep(0.5)
+    await until(lambda: delivered(8), what="all eight deliveries")
+    assert await deliveries(kirjuri, admin, sub, "pending") == []
+    assert await deliveries(kirjuri, admin, sub, "dead") == []
     assert len(receiver.of_type("interaction.created")) == 6
-    assert receiver.calls >= 6 + 2  # the lost answers were retried, and applied only once
+    # nothing is left to send: the five new events took one call each, and the two whose answer
+    # was lost one more each (applied only once); the three earlier ones took one each
+    assert receiver.calls == 3 + 5 + 2
     await receiver.stop()
 
 
@@ -167,15 +179,11 @@ async def test_dead_letters_are_listed_and_redelivered(kirjuri_factory: Any, set
     sub = await subscribe(kirjuri, admin, receiver.url, ["interaction.created"])
     assert (await kirjuri.send(make_mail(sender="x@example.org")))[0] == 250
 
-    async def dead() -> list[dict[str, Any]]:
-        page = await kirjuri.get_json(f"/api/v1/webhooks/{sub['id']}/deliveries?status=dead", admin)
-        return list(page["items"])
+    async def died() -> bool:
+        return bool(await deliveries(kirjuri, admin, sub, "dead"))
 
-    deadline = time.monotonic() + 15
-    while not await dead():
-        assert time.monotonic() < deadline, "the delivery did not die"
-        await asyncio.sleep(0.1)
-    (letter,) = await dead()
+    await until(died, what="the delivery to die")
+    (letter,) = await deliveries(kirjuri, admin, sub, "dead")
     assert letter["attempts"] == 2 and letter["last_error"] == "HTTP 500"
     assert receiver.applied == {}
     resp = await kirjuri.client.post(f"/api/v1/webhooks/deliveries/{letter['id']}/redeliver", headers=admin)
@@ -201,7 +209,7 @@ async def test_an_erasure_removes_queued_events_about_the_person(
     receiver.port = port
     admin = await kirjuri.login("admin")
     privacy = await kirjuri.login("privacy")
-    await subscribe(kirjuri, admin, receiver.url, ["interaction.created", "subject.erased"])
+    sub = await subscribe(kirjuri, admin, receiver.url, ["interaction.created", "subject.erased"])
     assert (await kirjuri.send(make_mail(sender="poistettava@example.org", body="x")))[0] == 250
     assert (await kirjuri.send(make_mail(sender="muu@example.org", body="y")))[0] == 250
     resp = await kirjuri.client.post(
@@ -217,7 +225,13 @@ async def test_an_erasure_removes_queued_events_about_the_person(
     await receiver.start()
     await until(lambda: len(receiver.of_type("subject.erased")) == 1)
     await until(lambda: len(receiver.of_type("interaction.created")) >= 1)
-    await asyncio.sleep(0.5)  # time for an event that should not come
+
+    async def drained() -> bool:  # then an event that should not come never will
+        return not await deliveries(kirjuri, admin, sub, "pending")
+
+    await until(drained, what="the outbox to empty")
+    assert len(await deliveries(kirjuri, admin, sub, "delivered")) == 2
+    assert await deliveries(kirjuri, admin, sub, "dead") == []
     created = receiver.of_type("interaction.created")
     assert len(created) == 1  # only the other person's mail
     assert receiver.of_type("subject.erased")[0]["data"]["request_id"] == rid
