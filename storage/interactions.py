@@ -401,12 +401,11 @@ def listed_by_id(session: Session, ids: Sequence[int]) -> list[Listed]:
     if not ids:
         return []
     conn = session.connection()
+    wanted = {"ids": list(ids)}
     people: dict[int, list[ListedParticipant]] = {}
-    for row in conn.execute(_PARTICIPANTS, {"ids": list(ids)}):
+    for row in conn.execute(_PARTICIPANTS, wanted):
         people.setdefault(row[0], []).append(ListedParticipant(*row[1:]))
-    attachments: dict[int, int] = {
-        row[0]: row[1] for row in conn.execute(_ATTACHMENT_COUNTS, {"ids": list(ids)})
-    }
+    attachments: dict[int, int] = {row[0]: row[1] for row in conn.execute(_ATTACHMENT_COUNTS, wanted)}
     found = {
         row[0]: Listed(
             id=row[0],
@@ -421,7 +420,7 @@ def listed_by_id(session: Session, ids: Sequence[int]) -> list[Listed]:
             participants=tuple(people.get(row[0], ())),
             attachment_count=attachments.get(row[0], 0),
         )
-        for row in conn.execute(_LISTED, {"ids": list(ids)})
+        for row in conn.execute(_LISTED, wanted)
     }
     return [found[i] for i in ids if i in found]
 

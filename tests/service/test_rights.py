@@ -389,6 +389,18 @@ async def test_erasure_leaves_no_residue(
         assert not (settings.storage.data_path / "blobs").exists()
 
 
+async def still_owed(kirjuri: Kirjuri) -> list[int]:
+    """How many blob removals and index merges an erasure still owes (their queues' rows)."""
+    return list(
+        await kirjuri.app[DB].run_read(
+            lambda session: [
+                session.execute(sql(f"SELECT count(*) FROM {table}")).scalar()
+                for table in ("blob_deletions", "index_purges")
+            ]
+        )
+    )
+
+
 async def test_an_erasure_cut_off_after_its_commit_is_finished_on_the_next_start(
     kirjuri_factory: Any, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -410,12 +422,7 @@ async def test_an_erasure_cut_off_after_its_commit_is_finished_on_the_next_start
     await execute(kirjuri, privacy, request["id"])
     monkeypatch.undo()
     assert (await kirjuri.get_json(f"/api/v1/interactions?q={WORD}", agent))["total"] == 0
-    owed = await kirjuri.app[DB].run_read(
-        lambda session: [
-            session.execute(sql(f"SELECT count(*) FROM {table}")).scalar()
-            for table in ("blob_deletions", "index_purges")
-        ]
-    )
+    owed = await still_owed(kirjuri)
     sqlite = kirjuri.app[DB].is_sqlite
     assert owed == [1, 1 if sqlite else 0]
     blobs = settings.storage.data_path / "blobs"
@@ -426,12 +433,7 @@ async def test_an_erasure_cut_off_after_its_commit_is_finished_on_the_next_start
 
     again = await kirjuri_factory(settings)
 
-    owed = await again.app[DB].run_read(
-        lambda session: [
-            session.execute(sql(f"SELECT count(*) FROM {table}")).scalar()
-            for table in ("blob_deletions", "index_purges")
-        ]
-    )
+    owed = await still_owed(again)
     assert owed == [0, 0]
     assert residue(settings.storage.data_path) == []
     other = await again.get_json(
