@@ -7,12 +7,11 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
 from service.settings import Settings
-from tests.conftest import Kirjuri
+from tests.conftest import Kirjuri, until
 from tests.speech import mono_call
 
 
@@ -23,11 +22,7 @@ def folder_settings(settings: Settings, folder: Path, settle: float = 0.3) -> Se
 
 
 async def wait_for(path: Path, limit: float = 20) -> None:
-    deadline = time.monotonic() + limit
-    while not await asyncio.to_thread(path.exists):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{path} did not appear in {limit} s")
-        await asyncio.sleep(0.05)
+    await until(lambda: asyncio.to_thread(path.exists), limit=limit, what=f"{path} to appear")
 
 
 async def calls(kirjuri: Kirjuri, headers: dict[str, str]) -> list[Any]:

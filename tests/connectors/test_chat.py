@@ -4,7 +4,6 @@ detector reads only the customer's messages, and signed webhooks are checked."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from typing import Any
@@ -16,22 +15,21 @@ from service.appkeys import DB
 from service.settings import Secret, Settings
 from service.signing import sign
 from storage.jobs import Job
-from tests.conftest import Kirjuri
+from tests.conftest import Kirjuri, until
 
 
 async def detected(kirjuri: Kirjuri, iid: int, limit: float = 20) -> None:
     """Wait until every marketing job of the interaction (one per post) has run."""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
+
+    async def done() -> bool:
         states = await kirjuri.app[DB].run_read(
             lambda s: list(
                 s.scalars(select(Job.status).where(Job.interaction_id == iid, Job.kind == "marketing"))
             )
         )
-        if states and all(state == "done" for state in states):
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"marketing detection of interaction {iid} did not run")
+        return bool(states) and all(state == "done" for state in states)
+
+    await until(done, limit=limit, what=f"marketing detection of interaction {iid}")
 
 
 SESSION = {

@@ -5,11 +5,9 @@ wish and outbound mail propose nothing; bans set and lifted by hand keep their h
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import hashlib
 import io
-import time
 from typing import Any
 
 from sqlalchemy import select
@@ -20,7 +18,7 @@ from service.marketing import detect_interaction
 from service.settings import Settings
 from storage.customers import Customer
 from storage.jobs import Job
-from tests.conftest import Kirjuri, make_mail
+from tests.conftest import Kirjuri, make_mail, until
 
 CUSTOMER = {"name": "Aino Asiakas Oy", "emails": ["aino@example.fi"], "phones": ["045 125 4423"]}
 BAN_TEXT = "Hei,\n\nÄlkää soittako minulle enää myyntipuheluita.\n\nTerveisin Aino"
@@ -40,15 +38,14 @@ def stored_id(reply: tuple[int, str]) -> int:
 
 async def detected(kirjuri: Kirjuri, iid: int, limit: float = 20) -> None:
     """Wait until the interaction's marketing job has run."""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
+
+    async def done() -> bool:
         status = await kirjuri.app[DB].run_read(
             lambda s: s.scalar(select(Job.status).where(Job.interaction_id == iid, Job.kind == "marketing"))
         )
-        if status == "done":
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"marketing detection of interaction {iid} did not run")
+        return bool(status == "done")
+
+    await until(done, limit=limit, what=f"marketing detection of interaction {iid}")
 
 
 async def marketing_tags(kirjuri: Kirjuri, headers: dict[str, str], iid: int) -> list[dict[str, Any]]:

@@ -4,8 +4,6 @@ configuration error at start."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 import pytest
@@ -13,7 +11,7 @@ import pytest
 from service.app import create_app
 from service.errors import ConfigError
 from service.settings import Settings
-from tests.conftest import Kirjuri, make_mail
+from tests.conftest import Kirjuri, make_mail, until
 from tests.plugins import kirjuri_test_plugin as plugin
 
 MODULE = "tests.plugins.kirjuri_test_plugin"
@@ -38,10 +36,11 @@ async def test_each_hook_is_called(kirjuri_factory: Any, settings: Settings) -> 
     tags = [t for t in detail["tags"] if t["kind"] == "crm_reference"]
     assert [t["data"] for t in tags] == [{"ref": f"ASIAKAS-{cid}"}]  # extra_tags
 
-    deadline = time.monotonic() + 5
-    while not any(e["type"] == "interaction.created" for e in plugin.EVENTS):
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.05)
+    await until(
+        lambda: any(e["type"] == "interaction.created" for e in plugin.EVENTS),
+        limit=5,
+        what="the plugin to hear of the new interaction",
+    )
     created = next(e for e in plugin.EVENTS if e["type"] == "interaction.created")  # on_event
     assert created["data"]["interaction_id"] == iid and created["data"]["customer_id"] == cid
 

@@ -10,7 +10,6 @@ import hashlib
 import io
 import json
 import os
-import time
 import wave
 import zipfile
 from datetime import UTC, datetime, timedelta
@@ -26,7 +25,7 @@ from service.appkeys import DB
 from service.settings import Settings
 from storage.search import replace_body_text
 from storage.transcripts import SegmentRow, TranscriptRow, replace_transcript
-from tests.conftest import Kirjuri, make_mail, run_kirjuri, with_s3_blobs
+from tests.conftest import Kirjuri, make_mail, run_kirjuri, until, with_s3_blobs
 from tests.s3 import S3Server
 
 NAME = "Zyxwick Quornby"
@@ -329,10 +328,7 @@ async def test_erasure_leaves_no_residue(
     part.write_bytes(tone_wav(523))
     part.rename(folder / f"call-{PHONE_E164}.wav")
     processed = folder / "processed" / f"call-{PHONE_E164}.wav"
-    deadline = time.monotonic() + 20
-    while not processed.exists():
-        assert time.monotonic() < deadline, "the watched folder did not take the call"
-        await asyncio.sleep(0.1)
+    await until(processed.exists, limit=20, what="the watched folder to take the call")
     calls = await kirjuri.get_json("/api/v1/interactions?channel=call", agent)
     (call,) = [c["id"] for c in calls["items"]]
     await transcribed(kirjuri, call, f"Tässä {NAME}, {WORD} asiassa.")
