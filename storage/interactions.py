@@ -7,7 +7,6 @@ one row.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -22,7 +21,6 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
-    bindparam,
     false,
     func,
     insert,
@@ -36,9 +34,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, selectinload
 from sqlalchemy.sql import Select
 
-from storage.base import Base, table_of, utcnow, without_nul
+from storage.base import Base, among_ids, table_of, utcnow, without_nul
 from storage.errors import NotFound
-from storage.search import FTS, SearchQuery, Unindexed, id_runs, matches, matching_ids, resolved
+from storage.search import (
+    FTS,
+    SearchQuery,
+    Unindexed,
+    estimated_matches,
+    id_runs,
+    matches,
+    matching_ids,
+    resolved,
+)
 
 CHANNELS = ("email", "call", "chat")
 FEW_MATCHES = 2000  # a search matching at most this many sorts its matches (`_search_page`)
@@ -195,7 +202,7 @@ _LISTED = select(
     Interaction.customer_id,
     Interaction.link_method,
     Interaction.needs_review,
-).where(Interaction.id.in_(bindparam("ids", expanding=True)))
+).where(among_ids(Interaction.id))
 _PARTICIPANTS = (
     select(
         Participant.interaction_id,
@@ -205,12 +212,12 @@ _PARTICIPANTS = (
         Participant.display_name,
         Participant.customer_id,
     )
-    .where(Participant.interaction_id.in_(bindparam("ids", expanding=True)))
+    .where(among_ids(Participant.interaction_id))
     .order_by(Participant.interaction_id, Participant.id)
 )
 _ATTACHMENT_COUNTS = (
     select(Attachment.interaction_id, func.count())
-    .where(Attachment.interaction_id.in_(bindparam("ids", expanding=True)))
+    .where(among_ids(Attachment.interaction_id))
     .group_by(Attachment.interaction_id)
 )
 
@@ -472,7 +479,7 @@ def _search_page(
     if postgresql:
         everyone = session.scalar(select(func.max(Interaction.id))) or 0
         cap = _few_cap(everyone)
-        guess = _estimated_rows(session, matches)
+        guess = estimated_matches(session, query)
         if guess >= 3 * cap:
             # the planner's statistics say the word is common: counting 'cap' matches would
             # scan many rows (80 ms for a word in 10%), while a walk needs few. The walk
@@ -542,15 +549,6 @@ def _few_cap(everyone: int) -> int:
     checking a walked row cost about the same (4 us), so sorting m matches costs m and walking
     costs 50 * n / m checks; they cross near sqrt(50 n), and sorting is the safer side."""
     return max(FEW_MATCHES, min(20000, int(math.sqrt(60 * everyone))))
-
-
-def _estimated_rows(session: Session, query: Select[Any]) -> float:
-    """The PostgreSQL planner's estimate of how many rows `query` gives (EXPLAIN, not run)."""
-    compiled = query.compile(dialect=session.get_bind().dialect)
-    params = tuple(compiled.params[name] for name in compiled.positiontup or ())
-    raw = session.connection().exec_driver_sql(f"EXPLAIN (FORMAT JSON) {compiled}", params).scalar()
-    plan: list[dict[str, Any]] = json.loads(raw) if isinstance(raw, str) else cast(list[dict[str, Any]], raw)
-    return float(plan[0]["Plan"]["Plan Rows"])
 
 
 def _walk_probing(
