@@ -26,6 +26,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    tuple_,
     union_all,
     update,
 )
@@ -42,7 +43,6 @@ from storage.search import (
     Unindexed,
     estimated_matches,
     id_runs,
-    matches,
     matching_ids,
     resolved,
 )
@@ -53,6 +53,7 @@ COUNT_CAP = 20000  # totals are counted this far (beyond: "20000 or more", not e
 # walked ids spanning at most this many times their number are asked for as one id range
 # (splitting 7,500 ids into runs in Python took 4 ms of a 1% word's 25 ms search)
 DENSE_RANGE = 4
+MAX_CHUNK = 50000  # rows of the date index one step of a walk reads (`_walk`)
 
 
 class Interaction(Base):
@@ -379,10 +380,7 @@ def list_interactions(
     conds = _where(flt)
     page_conds = list(conds)
     if before is not None:
-        at, iid = before
-        page_conds.append(
-            or_(Interaction.occurred_at < at, and_(Interaction.occurred_at == at, Interaction.id < iid))
-        )
+        page_conds.append(_older_than(session, before))
     if flt.match is None:
         total, exact = _capped_count(session, select(Interaction.id).where(*conds))
         ids = list(
@@ -480,12 +478,13 @@ def _search_page(
         everyone = session.scalar(select(func.max(Interaction.id))) or 0
         cap = _few_cap(everyone)
         guess = estimated_matches(session, query)
-        if guess >= 3 * cap:
-            # the planner's statistics say the word is common: counting 'cap' matches would
-            # scan many rows (80 ms for a word in 10%), while a walk needs few. The walk
-            # stops after 20 times the rows the guess says a page needs, in case it was wrong
-            window = max(5000, int(20 * limit * everyone / guess))
-            ids = _walk_probing(session, query, page_conds, limit, window)
+        if guess >= cap:
+            # the planner's statistics say the matches are more than few: counting 'cap' of
+            # them would visit as many rows (14 ms for a word in 1%, 80 ms in 10%), while a
+            # walk needs few. The walk stops after five times the rows the guess says a page
+            # needs, in case the guess was wrong
+            needed = limit * everyone / guess
+            ids = _walk(session, query, page_conds, limit, int(needed * 1.5), max(5000, int(5 * needed)))
             if len(ids) == limit:
                 return _with_total(session, query, conds, ids, cap, False, limit)
     found, few = _capped_count(session, matches, cap)
@@ -506,7 +505,7 @@ def _search_page(
     if postgresql:
         # counting further costs a table visit per match (70 ms for 10,000): "more than cap"
         found, exact = cap, False
-        ids = _walk_probing(session, query, page_conds, limit)
+        ids = _walk(session, query, page_conds, limit, int(limit * everyone / cap * 1.5))
     elif query.has_prefix:  # every count merges the prefix's lists again (0.1 s at 1M rows)
         found, exact = cap, False
         ids = _walk(session, query, page_conds, limit, 5000)  # each chunk merges once, too
@@ -536,10 +535,7 @@ def _with_total(
         return ids, found, exact
     narrowed, small = _capped_count(session, select(Interaction.id).where(*conds), FEW_MATCHES * 2)
     if small:
-        if session.get_bind().dialect.name == "postgresql":
-            everything = _walk_probing(session, query, conds, narrowed + 1)
-        else:
-            everything = _walk(session, query, conds, narrowed + 1, narrowed + 1)
+        everything = _walk(session, query, conds, narrowed + 1, narrowed + 1)
         return ids, len(everything), True
     return ids, len(ids), len(ids) < limit
 
@@ -551,47 +547,21 @@ def _few_cap(everyone: int) -> int:
     return max(FEW_MATCHES, min(20000, int(math.sqrt(60 * everyone))))
 
 
-def _walk_probing(
-    session: Session, query: SearchQuery, page_conds: list[Any], limit: int, window: int | None = None
+def _walk(
+    session: Session,
+    query: SearchQuery,
+    page_conds: list[Any],
+    limit: int,
+    first: int,
+    most: int | None = None,
 ) -> list[int]:
-    """PostgreSQL: one statement walks the date index newest first and checks each row's
-    tsvector (a correlated subquery: OFFSET 0 keeps the planner from turning it into a join
-    over every match) until `limit` rows match, or `window` rows were checked."""
-    probe = (
-        select(FTS.c.rowid)
-        .where(FTS.c.rowid == Interaction.id, matches(query))
-        .offset(0)
-        .correlate(Interaction)
-        .exists()
-    )
-    newest = Interaction.occurred_at.desc(), Interaction.id.desc()
-    if window is None:
-        found = session.scalars(
-            select(Interaction.id).where(*page_conds, probe).order_by(*newest).limit(limit)
-        )
-        return list(found)
-    walked = (
-        select(Interaction.id, Interaction.occurred_at).where(*page_conds).order_by(*newest).limit(window)
-    )
-    inner = walked.subquery()
-    check = (
-        select(FTS.c.rowid)
-        .where(FTS.c.rowid == inner.c.id, matches(query))
-        .offset(0)
-        .correlate(inner)
-        .exists()
-    )
-    found = session.scalars(
-        select(inner.c.id).where(check).order_by(inner.c.occurred_at.desc(), inner.c.id.desc()).limit(limit)
-    )
-    return list(found)
-
-
-def _walk(session: Session, query: SearchQuery, page_conds: list[Any], limit: int, first: int) -> list[int]:
     """Up to `limit` ids of interactions meeting `page_conds` that match `query`, newest first,
-    found by walking the date index in chunks (`first` rows, then four times more each round)."""
+    found by walking the date index in chunks: `first` rows, then as many as the share of
+    matches so far says the rest of the page needs, with half again to spare (four times the
+    chunk while none matched). With `most`, no more than about that many rows are walked."""
     out: list[int] = []
-    chunk = max(100, min(first, 50000))
+    chunk = max(100, min(first, MAX_CHUNK))
+    walked = 0
     # FTS5 merges every term a prefix matches into one list each time it runs a query (0.1 s
     # for "lasku*" at a million rows): ask it once per chunk, over the chunk's whole id range
     one_range = session.get_bind().dialect.name == "sqlite" and query.has_prefix
@@ -599,12 +569,7 @@ def _walk(session: Session, query: SearchQuery, page_conds: list[Any], limit: in
     while len(out) < limit:
         keys = select(Interaction.id).where(*page_conds)
         if last is not None:
-            keys = keys.where(
-                or_(
-                    Interaction.occurred_at < last[0],
-                    and_(Interaction.occurred_at == last[0], Interaction.id < last[1]),
-                )
-            )
+            keys = keys.where(_older_than(session, last))
         # Core, not ORM, results: thousands of ids cost a tenth as much
         conn = session.connection()
         ids = list(
@@ -616,12 +581,26 @@ def _walk(session: Session, query: SearchQuery, page_conds: list[Any], limit: in
             break
         hits = set(conn.execute(_matching_among(query, ids, one_range)).scalars().all())
         out += [i for i in ids if i in hits]
-        if len(ids) < chunk:
+        walked += len(ids)
+        if len(ids) < chunk or (most is not None and walked >= most):
             break
         at = session.scalar(select(Interaction.occurred_at).where(Interaction.id == ids[-1]))
         last = (cast(datetime, at), ids[-1])
-        chunk = min(chunk * 4, 50000)
+        wanted = (limit - len(out)) * walked * 3 // (2 * len(out)) if out else chunk * 4
+        chunk = max(100, min(wanted, MAX_CHUNK, most - walked if most is not None else MAX_CHUNK))
     return out[:limit]
+
+
+def _older_than(session: Session, last: tuple[datetime, int]) -> Any:
+    """Rows after `last` (occurred_at, id) in newest-first order: after a page's cursor, or
+    a walk's chunk. PostgreSQL gets a row comparison, which its date index answers as one
+    range (the OR took 6 ms there)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return tuple_(Interaction.occurred_at, Interaction.id) < tuple_(*last)
+    return or_(
+        Interaction.occurred_at < last[0],
+        and_(Interaction.occurred_at == last[0], Interaction.id < last[1]),
+    )
 
 
 def _matching_among(query: SearchQuery, ids: Sequence[int], one_range: bool = False) -> Any:
