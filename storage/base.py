@@ -120,6 +120,6 @@ def _among_array(element: _AmongIds, compiler: SQLCompiler, **kw: Any) -> str:
     return f"{column} = ANY({ids})"
 
 
-def among_ids(column: Any, name: str = "ids") -> ColumnElement[Any]:
-    """The condition that `column` is one of the ids given as the parameter `name` (a list)."""
-    return cast(ColumnElement[Any], _AmongIds(column, bindparam(name, type_=IdList())))
+def among_ids(column: Any) -> ColumnElement[Any]:
+    """The condition that `column` is one of the ids given as the parameter `ids` (a list)."""
+    return cast(ColumnElement[Any], _AmongIds(column, bindparam("ids", type_=IdList())))

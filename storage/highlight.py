@@ -6,10 +6,11 @@ can match need stemming: a word whose stem is a query lexeme begins with the lex
 letters (stemmers change a word's ending), so one regular expression finds the candidate
 words of each text (`candidate_words`), the server stems just those, once each, in the
 text's own configuration (the caller asks it), and `cut_snippet` marks the ones whose stem
-the query holds. Stemming in Python instead would be the same algorithm in another version
-(Python's Snowball Swedish leaves "fakturan" as it is; PostgreSQL's stems it to "faktur").
-A text in which this finds no match (the match was in the participants, or in a token the
-server parses differently, such as an email address) is left to `ts_headline` by the caller.
+the query holds. Stemming in Python instead (`snowballstemmer`) would be the same algorithm
+in whatever version each side ships, free to disagree with the index; the server's stems
+are the index's by construction. A text in which this finds no match (the match was in
+the participants, or in a token the server parses differently, such as an email address)
+is left to `ts_headline` by the caller.
 """
 
 from __future__ import annotations
