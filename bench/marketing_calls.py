@@ -50,29 +50,50 @@ CALLS = [
     ("en", "-", "I am calling about my invoice."),
     ("en", "-", "Please call me tomorrow about the loan."),
 ]
+# A second set, written on 2026-12-02 before per-language hotwords were tried and never used to
+# choose them or to change a rule: 2 of its 10 bans were found without those hotwords.
+HELD_OUT_CALLS = [
+    ("sv", "all", "Jag vill inte få någon marknadsföring från er."),
+    ("sv", "phone", "Ni får inte ringa mig med erbjudanden längre."),
+    ("sv", "email", "Avregistrera mig från ert nyhetsbrev."),
+    ("sv", "sms", "Skicka inga reklam-sms till mig."),
+    ("sv", "-", "Jag vill betala fakturan i morgon."),
+    ("fi", "phone", "En halua enää myyntipuheluita teiltä."),
+    ("fi", "all", "Kieltäydyn kaikesta markkinoinnista."),
+    ("fi", "email", "Älkää lähettäkö minulle enää mainossähköposteja."),
+    ("fi", "-", "Voitteko lähettää laskun sähköpostilla?"),
+    ("en", "phone", "Stop calling me with offers."),
+    ("en", "all", "I don't want to receive any marketing."),
+    ("en", "email", "Take me off your email list."),
+    ("en", "-", "Can you send the invoice by email?"),
+]
 
 
-def call_scores(work: Path) -> dict[str, Score]:
+def call_scores(
+    work: Path, calls: list[tuple[str, str, str]] = CALLS, name: str = "ban-call"
+) -> dict[str, Score]:
+    """Scores per language (and "all") of the detector on these calls' transcripts, made with
+    the default [transcription] settings (hotwords included)."""
     model = str(bundled_model_dir(work))
     settings = dataclasses.replace(load_settings(environ={}).transcription, model=model)
     recordings = []
-    for n, (language, _, said) in enumerate(CALLS):
+    for n, (language, _, said) in enumerate(calls):
         turns = [Turn("agent", GREETING[language], language), Turn("customer", said, language)]
-        recordings.append(phone_call(turns, work / f"ban-call-{n}.wav"))
+        recordings.append(phone_call(turns, work / f"{name}-{n}.wav"))
     with ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn")) as pool:
         results = list(
             pool.map(
                 _transcribe_in_worker,
-                [settings] * len(CALLS),
-                [str(work)] * len(CALLS),
+                [settings] * len(calls),
+                [str(work)] * len(calls),
                 [
                     CallAudio(str(r), "stereo", language)
-                    for r, (language, _, _) in zip(recordings, CALLS, strict=True)
+                    for r, (language, _, _) in zip(recordings, calls, strict=True)
                 ],
             )
         )
     scores: dict[str, Score] = defaultdict(Score)
-    for (language, channels, said), result in zip(CALLS, results, strict=True):
+    for (language, channels, said), result in zip(calls, results, strict=True):
         expected = set() if channels == "-" else set(channels.split(","))
         heard = [s for s in result.segments if s.speaker == "customer"]
         hits = [h for s in heard for h in detect(s.text, language=language, source="call")]

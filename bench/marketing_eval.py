@@ -101,16 +101,21 @@ def main() -> None:
             for error in scores["all"].errors:
                 print("   ", error)
     if not args.no_calls:
-        from bench.marketing_calls import call_scores
+        from bench.marketing_calls import CALLS, HELD_OUT_CALLS, call_scores
 
-        with tempfile.TemporaryDirectory(prefix="kirjuri-eval-") as work:
-            calls = call_scores(Path(work))
-        print("calls (customer channel of synthesised stereo calls, bundled base model)")
-        for key in ("fi", "sv", "en", "all"):
-            print("  " + calls[key].line(key))
-        if args.errors:
-            for error in calls["all"].errors:
-                print("   ", error)
+        call_sets = (
+            ("", CALLS, "ban-call"),
+            (", held-out set (written 2026-12-02, never used to tune)", HELD_OUT_CALLS, "held-call"),
+        )
+        for title, calls, name in call_sets:
+            with tempfile.TemporaryDirectory(prefix="kirjuri-eval-") as work:
+                scores = call_scores(Path(work), calls, name)
+            print(f"calls (customer channel of synthesised stereo calls, bundled base model{title})")
+            for key in ("fi", "sv", "en", "all"):
+                print("  " + scores[key].line(key))
+            if args.errors:
+                for error in scores["all"].errors:
+                    print("   ", error)
 
 
 if __name__ == "__main__":

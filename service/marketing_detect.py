@@ -23,7 +23,7 @@ from functools import lru_cache, partial
 
 import snowballstemmer
 
-VERSION = "kirjuri-marketing-2"
+VERSION = "kirjuri-marketing-3"
 LANGUAGES = ("fi", "sv", "en")
 _STEMMERS = {"fi": "finnish", "sv": "swedish", "en": "english"}
 
@@ -117,10 +117,12 @@ WANT_TO_FORBID = {"fi": ("haluan", "haluamme", "tahdon", "tahdomme"), "sv": (), 
 FORBID = {"fi": "kieltää", "sv": "", "en": ""}
 # what speech recognition makes of these words, undone before a transcript is read: a
 # negation run into its verb ("enhalua"), a dropped ending ("halua keltä" for "haluan
-# kieltää"), a dropped prefix ("subscribe me from" is no English but "unsubscribe me from")
+# kieltää"), a dropped prefix ("subscribe me from" is no English but "unsubscribe me from"),
+# a Swedish imperative heard as the present tense
 HEARD = {
     "fi": [(re.compile(r"\b(en|emme|ei)(halua|tahdo|toivo|hyväksy|salli|suostu)"), r"\1 \2")],
-    "sv": [],
+    # "slutar ringa" (stops calling) for the imperative "sluta ringa" (stop calling)
+    "sv": [(re.compile(r"\bslutar (ringa|skicka|mejla|maila|kontakta)\b"), r"sluta \1")],
     "en": [(re.compile(r"\bsubscribe (me|us) from\b"), r"unsubscribe \1 from")],
 }
 HEARD_WANT = {"fi": ("halua",), "sv": (), "en": ()}

@@ -8,6 +8,7 @@ Nothing here is global: `load_settings` returns a frozen value that the app fact
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tomllib
 import types
@@ -137,6 +138,7 @@ class TranscriptionSettings:
     vad: bool = True
     hotwords: list[str] = field(default_factory=list)
     hotwords_language: str = "fi"
+    hotwords_by_language: dict[str, list[str]] = field(default_factory=dict)
     no_repeat_ngram_size: int = 0
     temperature_fallback: bool = False
     max_attempts: int = 3
@@ -221,6 +223,20 @@ def _section_types() -> dict[str, type]:
 def _coerce(section: str, key: str, value: Any, hint: Any, from_env: bool) -> Any:
     where = f"[{section}] {key}"
     origin = typing.get_origin(hint)
+    if origin is dict:  # language -> words; from the environment as JSON
+        if from_env and isinstance(value, str):
+            try:
+                value = json.loads(value) if value.strip() else {}
+            except ValueError:
+                raise ConfigError(
+                    f'{where} must be JSON in the environment, such as {{"sv": ["reklam"]}}'
+                ) from None
+        if not isinstance(value, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, list) and all(isinstance(w, str) for w in v)
+            for k, v in value.items()
+        ):
+            raise ConfigError(f"{where} must be a table of lists of strings")
+        return {k: list(v) for k, v in value.items()}
     if origin is list:
         if from_env and isinstance(value, str):
             value = [item.strip() for item in value.split(",") if item.strip()]

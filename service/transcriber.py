@@ -21,7 +21,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -90,6 +90,7 @@ class FasterWhisperTranscriber:
         vad: bool = True,
         hotwords: Sequence[str] = (),
         hotwords_language: str = "fi",
+        hotwords_by_language: Mapping[str, Sequence[str]] | None = None,
         no_repeat_ngram_size: int = 0,
         temperature_fallback: bool = False,
     ) -> None:
@@ -109,15 +110,14 @@ class FasterWhisperTranscriber:
         )
         self._beam_size = beam_size
         self._vad = vad
-        self._hotwords = _hint_list(hotwords)
-        self._hotwords_language = hotwords_language
+        self._hints = hint_lists(hotwords, hotwords_language, hotwords_by_language)
         self._no_repeat = no_repeat_ngram_size
         self._temperatures = _temperatures(temperature_fallback)
         self.name = f"{model_dir.name} ({compute_type})"
         self.version = f"faster-whisper {_version('faster-whisper')}, ctranslate2 {_version('ctranslate2')}"
 
     def transcribe(self, samples: np.ndarray, language: str | None) -> ChannelResult:
-        hints = self._hotwords if language == self._hotwords_language else None
+        hints = self._hints.get(language or "")
         result = self._transcribe(samples, language, hints)
         if hints and any(_echoes(s.text, hints) for s in result.segments):
             # Whisper sometimes "hears" the hint list itself in unclear speech; such a
@@ -146,6 +146,17 @@ class FasterWhisperTranscriber:
             if s.text.strip()
         ]
         return ChannelResult(segments, info.language)
+
+
+def hint_lists(
+    hotwords: Sequence[str], language: str, by_language: Mapping[str, Sequence[str]] | None = None
+) -> dict[str, str]:
+    """Each language's hint list as Whisper's prompt: `hotwords` for `language`, and the lists
+    of `by_language` (a language named in both gets its `by_language` list). A language with
+    no list, or a call whose language is detected, gets none: Finnish words pressed on a
+    Swedish call only bend it towards Finnish."""
+    lists = {language: hotwords, **(by_language or {})}
+    return {lang: hints for lang, words in lists.items() if (hints := _hint_list(words))}
 
 
 def _hint_list(hotwords: Sequence[str]) -> str | None:
@@ -181,6 +192,7 @@ class OpenAIWhisperTranscriber:
         vad: bool = True,
         hotwords: Sequence[str] = (),
         hotwords_language: str = "fi",
+        hotwords_by_language: Mapping[str, Sequence[str]] | None = None,
         temperature_fallback: bool = False,
     ) -> None:
         try:
@@ -205,8 +217,7 @@ class OpenAIWhisperTranscriber:
         self._model = whisper.load_model(str(path), device="cpu")
         self._beam_size = beam_size
         self._vad = vad
-        self._prompt = _hint_list(hotwords)
-        self._hotwords_language = hotwords_language
+        self._hints = hint_lists(hotwords, hotwords_language, hotwords_by_language)
         self._temperatures = _temperatures(temperature_fallback)
         self.name = path.stem
         self.version = f"openai-whisper {_version('openai-whisper')}, torch {_version('torch')}"
@@ -229,7 +240,7 @@ class OpenAIWhisperTranscriber:
             speech,
             language=language,
             beam_size=self._beam_size if self._beam_size > 1 else None,
-            initial_prompt=self._prompt if language == self._hotwords_language else None,
+            initial_prompt=self._hints.get(language or ""),
             condition_on_previous_text=False,
             temperature=self._temperatures,
             fp16=False,
@@ -259,6 +270,7 @@ def build_transcriber(settings: TranscriptionSettings, data_dir: Path) -> Transc
             vad=settings.vad,
             hotwords=settings.hotwords,
             hotwords_language=settings.hotwords_language,
+            hotwords_by_language=settings.hotwords_by_language,
             no_repeat_ngram_size=settings.no_repeat_ngram_size,
             temperature_fallback=settings.temperature_fallback,
         )
@@ -270,6 +282,7 @@ def build_transcriber(settings: TranscriptionSettings, data_dir: Path) -> Transc
             vad=settings.vad,
             hotwords=settings.hotwords,
             hotwords_language=settings.hotwords_language,
+            hotwords_by_language=settings.hotwords_by_language,
             temperature_fallback=settings.temperature_fallback,
         )
     raise ConfigError(f"[transcription] backend must be one of {', '.join(BACKENDS)}")

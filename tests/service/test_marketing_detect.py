@@ -34,6 +34,7 @@ def test_bans_are_found_with_their_channels(text: str, channels: tuple[str, ...]
         ("halua keltä kaiken suoramarkkinointi.", ("all",), "fi"),  # "haluan kieltää", two letters off
         ("En halua enää uutiskerjettäne.", ("email",), "fi"),  # "uutiskirjettänne", one letter off
         ("Please subscribe me from your newsletter.", ("email",), "en"),  # "unsubscribe", clipped
+        ("slutar ringa med med säljsamtal", ("phone",), "sv"),  # "sluta ringa mig", as a present tense
     ],
 )
 def test_what_recognition_does_to_a_ban_is_undone_in_calls(

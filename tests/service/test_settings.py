@@ -68,11 +68,16 @@ def test_database_url_is_masked_in_repr() -> None:
 def test_every_setting_is_in_the_defaults_file_with_a_comment() -> None:
     lines = DEFAULTS_FILE.read_text().splitlines()
     section = None
+    in_table = False  # inside a table-valued key, whose keys are its values, not settings
     documented: set[tuple[str, str]] = set()
     for i, line in enumerate(lines):
         if m := re.match(r"^\[(\w+)\]$", line):
-            section = m.group(1)
-        elif m := re.match(r"^(\w+) = ", line):
+            section, in_table = m.group(1), False
+        elif m := re.match(r"^\[(\w+)\.(\w+)\]$", line):  # [transcription.hotwords_by_language]
+            assert lines[i - 1].startswith("#"), f"[{m.group(1)}] {m.group(2)} has no comment"
+            documented.add((m.group(1), m.group(2)))
+            in_table = True
+        elif not in_table and (m := re.match(r"^(\w+) = ", line)):
             # a comment directly above, or above a run of related keys (tls_cert/tls_key)
             j = i - 1
             while j >= 0 and re.match(r"^\w+ = ", lines[j]):

@@ -1,6 +1,7 @@
 """The faster-whisper transcriber: the configured hotwords bias calls in their own language
-only, as a comma-separated list (joined with spaces, the base model got stuck repeating itself
-more often); and a recording's transcript does not change from one pass to the next."""
+only (each language its own list), as a comma-separated list (joined with spaces, the base
+model got stuck repeating itself more often); and a recording's transcript does not change
+from one pass to the next."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ import numpy as np
 
 from service.audio import decode
 from service.settings import load_settings
-from service.transcriber import ChannelResult, FasterWhisperTranscriber
+from service.transcriber import ChannelResult, FasterWhisperTranscriber, hint_lists
 from tests.speech import INVOICE_CALL, heard, mono_call, phone_call
 
 HOTWORDS = ["Laskukassa", "suoramarkkinointi", " ", "eräpäivä"]
+SWEDISH = ["Laskukassa", "nyhetsbrev", "faktura"]
 
 
 class Recording(FasterWhisperTranscriber):
@@ -35,14 +37,33 @@ def spoken(transcriber: Recording, text: str, language: str, path: Path) -> str:
 
 
 def test_hotwords_bias_only_calls_in_their_language(whisper_dir: Path, tmp_path: Path) -> None:
-    transcriber = Recording(whisper_dir, hotwords=HOTWORDS, hotwords_language="fi")
+    transcriber = Recording(
+        whisper_dir, hotwords=HOTWORDS, hotwords_language="fi", hotwords_by_language={"sv": SWEDISH}
+    )
     english = spoken(transcriber, "Good morning, I am calling about my invoice.", "en", tmp_path / "en.wav")
     assert heard("invoice", english)
-    assert transcriber.hints == [None]  # Finnish hint words are not pressed on English speech
+    assert transcriber.hints == [None]  # neither list is pressed on English speech
 
     finnish = spoken(transcriber, "Soitan laskun takia, eräpäivä on huomenna.", "fi", tmp_path / "fi.wav")
     assert heard("eräpäivä", finnish)
     assert transcriber.hints[1] == "Laskukassa, suoramarkkinointi, eräpäivä"
+
+    swedish = spoken(transcriber, "Jag ringer om fakturan.", "sv", tmp_path / "sv.wav")
+    assert heard("faktura", swedish)
+    assert transcriber.hints[2] == "Laskukassa, nyhetsbrev, faktura"
+
+
+def test_the_default_config_has_hint_lists_for_finnish_swedish_and_english() -> None:
+    defaults = load_settings(environ={}).transcription
+    hints = hint_lists(defaults.hotwords, defaults.hotwords_language, defaults.hotwords_by_language)
+    assert set(hints) == {"fi", "sv", "en"}
+    assert "suoramarkkinointi" in hints["fi"] and "direktmarknadsföring" in hints["sv"]
+    # the environment may replace the lists (JSON), as it may any other key
+    override = load_settings(
+        environ={"KIRJURI_TRANSCRIPTION_HOTWORDS_BY_LANGUAGE": '{"sv": ["reklam"], "fi": ["Laskukassa"]}'}
+    ).transcription
+    hints = hint_lists(override.hotwords, override.hotwords_language, override.hotwords_by_language)
+    assert hints == {"fi": "Laskukassa", "sv": "reklam"}
 
 
 def test_the_same_recording_gives_the_same_transcript_every_time(whisper_dir: Path, tmp_path: Path) -> None:
