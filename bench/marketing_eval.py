@@ -81,6 +81,16 @@ def text_scores(path: Path = DATA) -> dict[str, Score]:
     return scores
 
 
+def report(title: str, scores: dict[str, Score], errors: bool) -> None:
+    """One set's lines: per language and in all, and with `errors` every miss and false ban."""
+    print(title)
+    for key in ("fi", "sv", "en", "all"):
+        print("  " + scores[key].line(key))
+    if errors:
+        for error in scores["all"].errors:
+            print("   ", error)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--no-calls", action="store_true")
@@ -93,13 +103,9 @@ def main() -> None:
         ("third held-out set (written before that change, never used to make one)", HELD_OUT_3),
     )
     for title, path in sets:
-        scores = text_scores(path)
-        print(f"text: {title} ({path.name}), the customer's own words of each")
-        for key in ("fi", "sv", "en", "all"):
-            print("  " + scores[key].line(key))
-        if args.errors:
-            for error in scores["all"].errors:
-                print("   ", error)
+        report(
+            f"text: {title} ({path.name}), the customer's own words of each", text_scores(path), args.errors
+        )
     if not args.no_calls:
         from bench.marketing_calls import CALLS, HELD_OUT_CALLS, call_scores
 
@@ -110,12 +116,11 @@ def main() -> None:
         for title, calls, name in call_sets:
             with tempfile.TemporaryDirectory(prefix="kirjuri-eval-") as work:
                 scores = call_scores(Path(work), calls, name)
-            print(f"calls (customer channel of synthesised stereo calls, bundled base model{title})")
-            for key in ("fi", "sv", "en", "all"):
-                print("  " + scores[key].line(key))
-            if args.errors:
-                for error in scores["all"].errors:
-                    print("   ", error)
+            report(
+                f"calls (customer channel of synthesised stereo calls, bundled base model{title})",
+                scores,
+                args.errors,
+            )
 
 
 if __name__ == "__main__":

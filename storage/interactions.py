@@ -16,11 +16,13 @@ from typing import Any, cast
 from sqlalchemy import (
     Boolean,
     ForeignKey,
+    Index,
     Integer,
     String,
     Table,
     Text,
     and_,
+    any_,
     false,
     func,
     insert,
@@ -60,11 +62,15 @@ class Interaction(Base):
     """One captured email, call or chat, as it was received, and its link to a customer."""
 
     __tablename__ = "interactions"
+    # the date index is the newest-first order itself, (occurred_at, id): PostgreSQL reads a
+    # walk's chunk from it alone, with no sort and no visit to the table (SQLite's index on
+    # occurred_at held the id already, as every SQLite index holds the rowid)
+    __table_args__ = (Index("ix_interactions_occurred_at_id", "occurred_at", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(String(8), index=True)
     direction: Mapped[str] = mapped_column(String(8))
-    occurred_at: Mapped[datetime] = mapped_column(index=True)
+    occurred_at: Mapped[datetime] = mapped_column()
     captured_at: Mapped[datetime] = mapped_column(default=utcnow)
     subject: Mapped[str | None] = mapped_column(Text)
     body: Mapped[str | None] = mapped_column(Text)
@@ -489,9 +495,16 @@ def _search_page(
                 return _with_total(session, query, conds, ids, cap, False, limit)
     found, few = _capped_count(session, matches, cap)
     if few:
-        # the subquery keeps its LIMIT: PostgreSQL then knows the matches are few and looks
-        # each one up, where a guess of "many" made it hash-join them against every row
-        in_matches = Interaction.id.in_(matches.limit(cap + 1))
+        # the subquery keeps its LIMIT: PostgreSQL then knows the matches are few. It gets
+        # them as one array, found once, and looks each one up: with `IN (subquery)` its
+        # planner hash-joined a rare word's matches against a scan of the whole date index,
+        # which holds (occurred_at, id) (62 ms, against 4 ms for the look-ups)
+        few_matches = matches.limit(cap + 1)
+        in_matches = (
+            Interaction.id == any_(func.array(few_matches.scalar_subquery()))
+            if postgresql
+            else Interaction.id.in_(few_matches)
+        )
         total = found
         if conds:
             total = session.scalar(select(func.count(Interaction.id)).where(*conds, in_matches)) or 0
@@ -584,18 +597,20 @@ def _walk(
 
 def _chunk(session: Session, conds: list[Any], n: int) -> tuple[list[int], datetime]:
     """The next `n` ids of the date index meeting `conds`, newest first, and the capture time
-    of the last (where the next chunk starts). PostgreSQL sends them as one array with that
-    time (7,745 ids: 4.3 ms, against 6.5 ms as rows and a second query for the time)."""
-    order = (Interaction.occurred_at.desc(), Interaction.id.desc())
+    of the last (where the next chunk starts). PostgreSQL sends the ids as one array, in the
+    index's order (7,745 ids with the time: 2.4 ms, against 4.8 ms as rows; 3.0 ms as an
+    `array_agg`, whose ORDER BY sorts them again)."""
     conn = session.connection()  # Core, not ORM, results: thousands of ids cost a tenth as much
+    keys = (
+        select(Interaction.id)
+        .where(*conds)
+        .order_by(Interaction.occurred_at.desc(), Interaction.id.desc())
+        .limit(n)
+    )
     if session.get_bind().dialect.name == "postgresql":
-        rows = (
-            select(Interaction.id, Interaction.occurred_at).where(*conds).order_by(*order).limit(n).subquery()
-        )
-        ordered = postgresql.aggregate_order_by(rows.c.id, rows.c.occurred_at.desc(), rows.c.id.desc())
-        ids, oldest = conn.execute(select(func.array_agg(ordered), func.min(rows.c.occurred_at))).one()
-        return list(ids or ()), oldest
-    ids = list(conn.execute(select(Interaction.id).where(*conds).order_by(*order).limit(n)).scalars().all())
+        ids = list(conn.execute(select(func.array(keys.scalar_subquery()))).scalar_one() or ())
+    else:
+        ids = list(conn.execute(keys).scalars().all())
     oldest = session.scalar(select(Interaction.occurred_at).where(Interaction.id == ids[-1])) if ids else None
     return ids, cast(datetime, oldest)
 
