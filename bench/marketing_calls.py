@@ -51,7 +51,9 @@ CALLS = [
     ("en", "-", "Please call me tomorrow about the loan."),
 ]
 # A second set, written on 2026-12-02 before per-language hotwords were tried and never used to
-# choose them or to change a rule: 2 of its 10 bans were found without those hotwords.
+# choose them: 2 of its 10 bans were found without those hotwords, 6 with them. One of its
+# misses ("Take me off your email list", heard exactly) then led to the email-list rule of
+# the detector (7 of 10): that sentence no longer tests anything unseen.
 HELD_OUT_CALLS = [
     ("sv", "all", "Jag vill inte få någon marknadsföring från er."),
     ("sv", "phone", "Ni får inte ringa mig med erbjudanden längre."),

@@ -111,7 +111,11 @@ def main() -> None:
 
         call_sets = (
             ("", CALLS, "ban-call"),
-            (", held-out set (written 2026-12-02, never used to tune)", HELD_OUT_CALLS, "held-call"),
+            (
+                ", held-out set (2026-12-02; one miss since fixed, see HELD_OUT_CALLS)",
+                HELD_OUT_CALLS,
+                "held-call",
+            ),
         )
         for title, calls, name in call_sets:
             with tempfile.TemporaryDirectory(prefix="kirjuri-eval-") as work:

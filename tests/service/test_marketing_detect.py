@@ -46,6 +46,20 @@ def test_what_recognition_does_to_a_ban_is_undone_in_calls(
 
 
 @pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("Take me off your email list.", "en"),
+        ("Please remove me from your e-mail list.", "en"),
+        ("Poistakaa minut sähköpostilistalta.", "fi"),
+        ("Ta bort mig från er e-postlista.", "sv"),
+    ],
+)
+def test_an_email_list_is_a_mailing_list(text: str, language: str) -> None:
+    (hit,) = detect(text)
+    assert (hit.channels, hit.language) == (("email",), language)
+
+
+@pytest.mark.parametrize(
     ("text", "channels"),
     [
         ("Lopettakaa nuo tarjousviestit puhelimeeni, en halua niitä.", ("sms",)),  # messages to a phone
@@ -84,6 +98,10 @@ def test_a_misheard_word_lowers_the_confidence() -> None:
         "Please stop by our office to hear about the offer.",
         "Ei enää laskuja paperilla, kiitos.",
         "Pyydän, ettei laskua lähetetä vielä.",
+        # joining an email list is no ban
+        "Add me to your email list.",
+        "Lisätkää minut sähköpostilistalle.",
+        "Lägg till mig på er e-postlista.",
     ],
 )
 def test_what_only_looks_like_a_ban_is_not_one(text: str) -> None:
