@@ -86,7 +86,11 @@ MARKETING = {
     ],
 }
 # marketing named by two words: an email list is a mailing list ("take me off your email list")
-MARKETING_PHRASES = {"fi": [], "sv": [], "en": [r"\be-?mail(ing)? list"]}
+MARKETING_PHRASES: dict[str, tuple[str, ...]] = {
+    "fi": (),
+    "sv": (),
+    "en": ("email list", "e-mail list", "emailing list", "e-mailing list"),
+}
 # the company's own marketing people are not marketing
 NOT_MARKETING = {
     "fi": ["markkinointitiim", "markkinointiosast", "markkinointipäällik", "myyntitiim", "myyntiosast"],
@@ -282,9 +286,11 @@ _SENTENCE = re.compile(r"[^.!?\n]+[.!?]*", re.UNICODE)
 # typed text is read as written; transcripts are also read one letter off
 TYPED = ("email", "chat")
 # any cue of marketing, of any language: typed text without one needs no closer look
-_MARKETING_CUES = tuple(sorted({c.lstrip("^") for cues in MARKETING.values() for c in cues})) + (
-    "email list",
-    "e-mail list",
+_MARKETING_CUES = tuple(
+    sorted(
+        {c.lstrip("^") for cues in MARKETING.values() for c in cues}
+        | {p for phrases in MARKETING_PHRASES.values() for p in phrases}
+    )
 )
 
 
@@ -407,7 +413,7 @@ def _sentence_hit(
     kept = [i for i in range(len(words)) if i not in own]
     marketing, marketing_fuzzy = find(MARKETING[language], [words[i] for i in kept], [stems[i] for i in kept])
     marketing_fuzzy = marketing_fuzzy and transcript
-    marketing = marketing or (bool(MARKETING_PHRASES[language]) and _any(MARKETING_PHRASES[language], lower))
+    marketing = marketing or any(p in lower for p in MARKETING_PHRASES[language])
     if not (marketing or marketing_fuzzy):
         return None
     channels = []
