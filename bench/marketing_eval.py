@@ -7,12 +7,19 @@ the customer's email would be (only the customer's own words).
 Calls: synthesised phone calls (festival Finnish, espeak-ng Swedish and English, 8 kHz µ-law
 stereo, agent left, customer right), transcribed with the bundled Whisper model; only the
 customer channel is read. Needs festival, festvox-suopuhe-lj, espeak-ng and sox.
-Usage: python bench/marketing_eval.py [--no-calls]
+Misheard (--misheard N): every statement of the text sets N times with letters changed the way
+recognition changes them (a word of 5+ letters in three gets one or two random edits), read as
+a call transcript, with the spelling dictionaries (service/lexicon.py) and, in the same run,
+without them: what two-letter tolerance buys in recall and costs in false bans.
+Usage: python bench/marketing_eval.py [--no-calls] [--errors] [--misheard N]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import random
+import re
 import sys
 import tempfile
 from collections import defaultdict
@@ -67,7 +74,8 @@ class Score:
         recall = self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
         return (
             f"{label:14} precision {precision:.2f}  recall {recall:.2f}  channels right "
-            f"{self.channels_right}/{self.tp}  (bans {self.tp + self.fn}, not bans {self.fp + self.tn})"
+            f"{self.channels_right}/{self.tp}  (bans {self.tp + self.fn}, not bans {self.fp + self.tn}, "
+            f"false bans {self.fp})"
         )
 
 
@@ -78,6 +86,47 @@ def text_scores(path: Path = DATA) -> dict[str, Score]:
         found = {c for h in hits for c in h.channels} if hits else None
         for key in (language, "all"):
             scores[key].add(expected, found, text)
+    return scores
+
+
+ALPHABET = {"fi": "abdeghijklmnoprstuvyäö", "sv": "abdefghijklmnoprstuvyåäö", "en": "abcdefghijklmnoprstuvwy"}
+
+
+def mishear(text: str, language: str, rng: random.Random) -> str:
+    """`text` with one or two random letter edits in about a third of its words of 5+ letters."""
+
+    def edit(match: re.Match[str]) -> str:
+        word = match.group()
+        if len(word) < 5 or rng.random() > 1 / 3:
+            return word
+        letters = list(word)
+        for _ in range(rng.choice((1, 2))):
+            at = rng.randrange(len(letters))
+            kind = rng.choice(("substitute", "insert", "delete"))
+            if kind == "delete" and len(letters) > 3:
+                del letters[at]
+            elif kind == "insert":
+                letters.insert(at, rng.choice(ALPHABET[language]))
+            else:
+                letters[at] = rng.choice(ALPHABET[language])
+        return "".join(letters)
+
+    return re.sub(r"\w+", edit, text)
+
+
+def misheard_scores(paths: list[Path], copies: int, seed: int = 5) -> dict[str, Score]:
+    """Scores on `copies` misheard versions of every statement's own words, read as a call."""
+    rng = random.Random(seed)
+    scores: dict[str, Score] = defaultdict(Score)
+    for path in paths:
+        for language, expected, text in load_statements(path):
+            own = " ".join(text[a:b] for a, b in email_regions(text))
+            for _ in range(copies):
+                heard = mishear(own, language, rng)
+                hits = detect(heard, language=language, source="call")
+                found = {c for h in hits for c in h.channels} if hits else None
+                for key in (language, "all"):
+                    scores[key].add(expected, found, heard)
     return scores
 
 
@@ -95,6 +144,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--no-calls", action="store_true")
     parser.add_argument("--errors", action="store_true", help="print every miss and false ban")
+    parser.add_argument("--misheard", type=int, default=0, metavar="N", help="N misheard copies of each")
     args = parser.parse_args()
     sets = (
         ("statements the rules were written with", DATA),
@@ -106,6 +156,16 @@ def main() -> None:
         report(
             f"text: {title} ({path.name}), the customer's own words of each", text_scores(path), args.errors
         )
+    if args.misheard:
+        from unittest import mock
+
+        paths = [path for _, path in sets]
+        without = mock.patch("service.marketing_detect.known", lambda language, word: None)
+        for title, dictionaries in (("with", contextlib.nullcontext()), ("without (baseline)", without)):
+            with dictionaries:
+                scores = misheard_scores(paths, args.misheard)
+            title = f"misheard text ({args.misheard} copies of each), {title} spelling dictionaries"
+            report(title, scores, False)
     if not args.no_calls:
         from bench.marketing_calls import CALLS, HELD_OUT_CALLS, call_scores
 

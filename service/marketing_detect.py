@@ -6,12 +6,15 @@ suoramarkkinoinnin", "älkää soittako minulle enää myyntipuheluita", "ring m
 erbjudanden", "unsubscribe me from your newsletter". Words are compared by their Snowball
 stems (Finnish and Swedish inflect and compound freely: "myyntipuheluita" stems to
 "myyntipuhelu", which contains the cue "puhelu"), and a word one letter away from a cue
-counts too, at a lower confidence, because transcripts misspell ("keltää" for "kieltää").
+counts too, at a lower confidence, because transcripts misspell ("keltää" for "kieltää"); a
+long refusal two letters off counts when the language's spelling dictionary does not know the
+word (service/lexicon.py: "kiirlän" for "kiellän"; "erbjuder" is a word, and what was said).
 
 What only looks similar is left alone: no marketing word (payment, scheduling, paper or
 e-invoices), no refusal (subscribing), someone else's wish ("vaimoni ei halua ..."), the
 company's own marketing team, "don't hesitate", "don't want to miss".
-Pure functions, no I/O: the same text always gives the same hits.
+Pure functions, no I/O but the dictionaries' one load: the same text always gives the same hits
+on a machine with the same dictionaries.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from functools import lru_cache, partial
 
 import snowballstemmer
 
-VERSION = "kirjuri-marketing-3"
+from service.lexicon import known
+
+VERSION = "kirjuri-marketing-4"
 LANGUAGES = ("fi", "sv", "en")
 _STEMMERS = {"fi": "finnish", "sv": "swedish", "en": "english"}
 
@@ -372,6 +377,17 @@ def _refusal(language: str, words: Sequence[str], lower: str, fuzzy: bool) -> tu
         return False, False
     near = [c for c in cues if len(c) >= 5] + ([FORBID[language]] if wanted else [])
     if any(_near(w, cue) for w in words if len(w) >= 5 for cue in near):
+        return False, True
+    # two letters off a long refusal, and no word of the language: what recognition made of it
+    # ("kiirlän" for "kiellän", "terbjuder" for "förbjuder"; "erbjuder", offers, is a word)
+    far = [c for c in cues if len(c) >= 7]
+    if any(
+        edit_distance(w, cue) <= 2 and known(language, w) is False
+        for w in words
+        if len(w) >= 6
+        for cue in far
+        if abs(len(w) - len(cue)) <= 2
+    ):
         return False, True
     # "halua keltä kaiken …": a misheard want, then forbid two letters off
     heard = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from service.lexicon import available
 from service.marketing_detect import detect, email_regions
 
 
@@ -43,6 +44,30 @@ def test_what_recognition_does_to_a_ban_is_undone_in_calls(
     (hit,) = detect(heard, language=language, source="call")
     assert hit.channels == channels
     assert detect(heard, language=language, source="email") == []  # typed text is read as written
+
+
+@pytest.mark.parametrize(
+    ("heard", "channels", "language"),
+    [
+        ("kiirlän suoramarkkinointi.", ("all",), "fi"),  # "kiellän", two letters off
+        ("jag terbjuder all direktmarknadsföring", ("all",), "sv"),  # "förbjuder", two letters off
+    ],
+)
+def test_a_refusal_heard_two_letters_off_counts_when_it_is_no_word(
+    heard: str, channels: tuple[str, ...], language: str
+) -> None:
+    if not available(language):
+        pytest.skip(f"no spelling dictionary for {language} (.ci/run installs them)")
+    (hit,) = detect(heard, language=language, source="call")
+    assert hit.channels == channels
+    assert hit.confidence < 0.9  # below a ban said in so many words
+    assert detect(heard, language=language, source="email") == []  # typed text is read as written
+
+
+def test_a_real_word_two_letters_off_a_refusal_is_what_was_said() -> None:
+    if not available("sv"):
+        pytest.skip("no Swedish spelling dictionary (.ci/run installs it)")
+    assert detect("jag erbjuder all direktmarknadsföring", language="sv", source="call") == []  # offer
 
 
 @pytest.mark.parametrize(
