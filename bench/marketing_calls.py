@@ -10,7 +10,7 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
-from bench.marketing_eval import Score
+from bench.marketing_eval import Score, add_hits
 from service.marketing_detect import detect
 from service.settings import load_settings
 from service.transcription import CallAudio, _transcribe_in_worker
@@ -99,8 +99,5 @@ def call_scores(
         expected = set() if channels == "-" else set(channels.split(","))
         heard = [s for s in result.segments if s.speaker == "customer"]
         hits = [h for s in heard for h in detect(s.text, language=language, source="call")]
-        found = {c for h in hits for c in h.channels} if hits else None
-        text = f"{said} -> heard {' '.join(s.text for s in heard)!r}"
-        for key in (language, "all"):
-            scores[key].add(expected, found, text)
+        add_hits(scores, language, expected, hits, f"{said} -> heard {' '.join(s.text for s in heard)!r}")
     return scores

@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from service.marketing_detect import detect, email_regions  # noqa: E402
+from service.marketing_detect import Hit, detect, email_regions  # noqa: E402
 
 DATA = ROOT / "bench" / "data" / "marketing_statements.tsv"
 HELD_OUT = ROOT / "bench" / "data" / "marketing_heldout.tsv"
@@ -79,13 +79,17 @@ class Score:
         )
 
 
+def add_hits(scores: dict[str, Score], language: str, expected: set[str], hits: list[Hit], text: str) -> None:
+    """Count one statement's hits (their channels, or none) in its language's score and in all."""
+    found = {c for h in hits for c in h.channels} if hits else None
+    for key in (language, "all"):
+        scores[key].add(expected, found, text)
+
+
 def text_scores(path: Path = DATA) -> dict[str, Score]:
     scores: dict[str, Score] = defaultdict(Score)
     for language, expected, text in load_statements(path):
-        hits = detect(text, regions=email_regions(text), source="email")
-        found = {c for h in hits for c in h.channels} if hits else None
-        for key in (language, "all"):
-            scores[key].add(expected, found, text)
+        add_hits(scores, language, expected, detect(text, regions=email_regions(text), source="email"), text)
     return scores
 
 
@@ -123,10 +127,7 @@ def misheard_scores(paths: list[Path], copies: int, seed: int = 5) -> dict[str, 
             own = " ".join(text[a:b] for a, b in email_regions(text))
             for _ in range(copies):
                 heard = mishear(own, language, rng)
-                hits = detect(heard, language=language, source="call")
-                found = {c for h in hits for c in h.channels} if hits else None
-                for key in (language, "all"):
-                    scores[key].add(expected, found, heard)
+                add_hits(scores, language, expected, detect(heard, language=language, source="call"), heard)
     return scores
 
 
