@@ -45,6 +45,7 @@ from service.marketing import Hasher, MarketingService
 from service.metrics import HttpMetrics
 from service.plugins import connector_setups, plugin_manager
 from service.processes import background_pool, die_with_parent
+from service.queue import DETECT, WEBHOOKS
 from service.register import load_register
 from service.retention import retention_loop
 from service.rights import RightsContext, finish_deletions
@@ -130,7 +131,7 @@ async def _transcription(app: web.Application) -> AsyncIterator[None]:
         app[BLOBS],
         settings.transcription,
         settings.storage.data_path,
-        app[INGESTOR].jobs_queued,
+        app[INGESTOR].wakes,
     )
     app[TRANSCRIPTION] = service
     task = _start(app, service.run(), "transcription") if settings.transcription.enabled else None
@@ -151,7 +152,7 @@ async def _marketing(app: web.Application) -> AsyncIterator[None]:
             partial(background_pool, workers) if workers > 0 else partial(ThreadPoolExecutor, 1),
             settings.marketing,
             hasher,
-            app[INGESTOR].jobs_queued,
+            app[INGESTOR].wakes[DETECT],
         )
         task = _start(app, service.run(), "marketing")
     yield
@@ -186,7 +187,7 @@ async def _webhooks(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS].webhooks
     task = None
     if settings.enabled:
-        task = _start(app, WebhookService(app[DB], settings, app[INGESTOR].jobs_queued).run(), "webhooks")
+        task = _start(app, WebhookService(app[DB], settings, app[INGESTOR].wakes[WEBHOOKS]).run(), "webhooks")
     yield
     await _stop(task)
 

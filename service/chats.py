@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from service.errors import InvalidInput, TooLarge
 from service.identifiers import normalise_email, normalise_phone
 from service.ingest import Capture, CapturedParticipant, Ingestor
+from service.queue import DETECT
 from service.times import parse_time
 from storage.base import without_nul
 from storage.engine import Database
@@ -29,7 +30,6 @@ from storage.search import replace_body_text
 ROLES = ("customer", "agent")
 MAX_MESSAGES = 2000
 MAX_TEXT = 10_000
-DETECT = "marketing"
 
 
 @dataclass(frozen=True)

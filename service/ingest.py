@@ -33,6 +33,7 @@ from service.linking import (
     linkable,
 )
 from service.mailparse import parse_email
+from service.queue import DETECT, WEBHOOKS, Wakes
 from storage.base import utcnow
 from storage.blobs import Blobs, sha256_hex
 from storage.customers import Customer, owners_of
@@ -174,7 +175,7 @@ class Ingestor:
         self.plugins = plugins
         self._tags_hook = bool(plugins and plugins.hook.extra_tags.get_hookimpls())
         self._match_hook = bool(plugins and plugins.hook.match_customer.get_hookimpls())
-        self.jobs_queued = asyncio.Event()  # set when a commit queued background jobs
+        self.wakes = Wakes()  # set per kind when a commit queued background work
         # each stage's waiting captures, and an event set when some were added
         self._to_blobs: collections.deque[_Pending] = collections.deque()
         self._blobs_ready = asyncio.Event()
@@ -319,16 +320,16 @@ class Ingestor:
                 raise
             log.error("writing rows of %d captures failed (%s); trying each alone", len(batch), exc)
             results = await self._one_by_one(batch)
-        queued = False
+        queued: set[str] = set()
         for p, result in zip(batch, results, strict=True):
             if isinstance(result, StorageError):
                 _fail([p], result, "writing a row")
                 continue
             if not p.future.done():
                 p.future.set_result(result)
-            queued = queued or (bool(p.parsed.jobs) and not result.duplicate)
-        if queued:
-            self.jobs_queued.set()
+            if not result.duplicate:  # its jobs were queued, and its interaction.created event
+                queued.update(p.parsed.jobs, [WEBHOOKS])
+        self.wakes.wake(queued)
 
     async def _one_by_one(self, batch: list[_Pending]) -> list[IngestResult | StorageError]:
         """After a batch failed to commit: each capture in a transaction of its own, so one
@@ -533,5 +534,5 @@ def email_capture(
         needs_review=parsed.address_defects,
         meta=meta,
         # what the customer wrote is read for marketing bans, off the capture path
-        jobs=["marketing"] if direction == "in" else [],
+        jobs=[DETECT] if direction == "in" else [],
     )

@@ -36,7 +36,7 @@ from service.errors import InvalidInput
 from service.events import emit
 from service.identifiers import normalise_email, normalise_phone
 from service.marketing_detect import VERSION, Hit, detect, email_regions
-from service.queue import next_jobs
+from service.queue import DETECT, next_jobs
 from service.settings import MarketingSettings
 from storage.audit import add_entry
 from storage.customers import Customer, CustomerIdentifier, get_customer, owners_of
@@ -62,7 +62,6 @@ from storage.marketing import (
 from storage.transcripts import Transcript, TranscriptSegment
 
 log = logging.getLogger(__name__)
-DETECT = "marketing"
 TAG_KIND = "marketing_ban"
 LEASE = timedelta(minutes=5)
 # which identifier a channel's suppression list is made of

@@ -35,7 +35,7 @@ from service.audio import SAMPLE_RATE, decode
 from service.calls import TRANSCRIBE
 from service.errors import ConfigError
 from service.processes import die_with_parent
-from service.queue import next_jobs
+from service.queue import DETECT, WEBHOOKS, Wakes, next_jobs
 from service.settings import TranscriptionSettings
 from service.transcriber import BACKENDS, Transcriber, build_transcriber
 from storage.blobs import Blobs
@@ -145,7 +145,7 @@ class TranscriptionService:
         blobs: Blobs,
         settings: TranscriptionSettings,
         data_dir: Path,
-        wake: asyncio.Event,
+        wakes: Wakes,
         poll_seconds: float = 1.0,
         sweep_seconds: float = LEASE.total_seconds() / 5,
     ) -> None:
@@ -155,7 +155,7 @@ class TranscriptionService:
         self.blobs = blobs
         self.settings = settings
         self.data_dir = data_dir
-        self.wake = wake
+        self.wakes = wakes
         self.poll_seconds = poll_seconds
         self._pool: ProcessPoolExecutor | None = None
 
@@ -186,7 +186,7 @@ class TranscriptionService:
         released = await self.db.run_write(release_orphans)
         if released:
             log.warning("requeued %d transcription job(s) left running by a stopped process", released)
-            self.wake.set()
+            self.wakes.wake([TRANSCRIBE])
 
     async def _sweep(self) -> None:
         """Every `sweep_seconds`, put back in the queue the jobs of workers that died, here
@@ -197,7 +197,8 @@ class TranscriptionService:
 
     async def _worker(self, name: str) -> None:
         while True:
-            (job,) = await next_jobs(self.db, [TRANSCRIBE], name, LEASE, self.wake, self.poll_seconds)
+            wake = self.wakes[TRANSCRIBE]
+            (job,) = await next_jobs(self.db, [TRANSCRIBE], name, LEASE, wake, self.poll_seconds)
             await self._run(job, name)
 
     async def _run(self, job: ClaimedJob, name: str) -> None:
@@ -222,7 +223,7 @@ class TranscriptionService:
             )
             return
         await self.db.run_write(lambda session: self._store(session, job, result))
-        self.wake.set()
+        self.wakes.wake([DETECT, WEBHOOKS])  # what _store queued
         log.info(
             "transcribed interaction %d: %.1f s of audio in %.1f s (%d segments)",
             job.interaction_id,
@@ -276,7 +277,7 @@ class TranscriptionService:
             ],
         )
         # the customer's words are read for marketing bans next
-        enqueue(session, "marketing", [job.interaction_id], self.settings.max_attempts)
+        enqueue(session, DETECT, [job.interaction_id], self.settings.max_attempts)
 
 
 def _language(requested: object, settings: TranscriptionSettings) -> str | None:

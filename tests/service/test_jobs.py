@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.calls import TRANSCRIBE
+from service.queue import Wakes
 from service.settings import Settings
 from service.transcription import TranscriptionService
 from storage.blobs import BlobStore
@@ -78,7 +79,7 @@ async def test_a_dead_remote_workers_job_is_requeued_when_its_lease_runs_out(
         BlobStore(tmp_path / "blobs"),
         replace(settings.transcription, workers=0),
         tmp_path,
-        asyncio.Event(),
+        Wakes(),
         sweep_seconds=0.2,
     )
     task = asyncio.create_task(service.run())
