@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import re
 import ssl
 from collections.abc import AsyncIterator, Sequence
 from functools import partial
@@ -27,12 +28,15 @@ from service.access import authenticate
 from service.appkeys import DB, INGESTOR, SETTINGS
 from service.errors import IngestFailed, KirjuriError
 from service.ingest import Ingestor
+from service.mailparse import PLAIN_ADDR_SPEC
 from service.settings import SmtpSettings
 from storage.engine import Database
 from storage.errors import StorageError
 
 log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 30.0
+# `<local@domain>` and what follows it in MAIL FROM / RCPT TO, in the plain form only
+_PLAIN_PATH = re.compile(rf"<({PLAIN_ADDR_SPEC})>[ \t]*([^( \t].*)?")
 
 
 class AcceptList:
@@ -160,6 +164,19 @@ class CaptureSMTP(SMTP):
     def connection_lost(self, error: Exception | None) -> None:
         self.gate.sessions.discard(self)
         super().connection_lost(error)
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """The address and the rest of a MAIL FROM or RCPT TO argument, as aiosmtpd reads
+        them; a plain `<local@domain>` by one regex (aiosmtpd's own reading declares a
+        `typing.Protocol` class on every call and runs the full RFC 5322 parser: about 35 us a
+        command, two commands a message), every other form by aiosmtpd itself."""
+        match = _PLAIN_PATH.fullmatch(arg)
+        if match is None:
+            return super()._getaddr(arg)  # type: ignore[no-any-return]
+        address, rest = match.group(1), match.group(2) or ""
+        if self.local_part_limit and len(address.rpartition("@")[0]) > self.local_part_limit:
+            return None, None
+        return address, rest
 
 
 def call_limits(limit: int) -> dict[str, int]:

@@ -35,9 +35,10 @@ ADDRESS_HEADERS = (
 # atoms only, comma-separated. Anything else (quotes, comments, encoded words, dots in a name,
 # routes, groups, non-ASCII) goes to policy.default as before; what matches here is what
 # that parser makes of it, with no defects (tests/service/test_mailparse.py compares the two).
-_ADDR_SPEC = r"[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
+PLAIN_ADDR_SPEC = r"[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+_PLAIN_NAME = r"[A-Za-z0-9'_-]+(?:[ \t]+[A-Za-z0-9'_-]+)*"
 _PLAIN_MAILBOX = re.compile(
-    rf"[ \t]*(?:([A-Za-z0-9'_-]+(?:[ \t]+[A-Za-z0-9'_-]+)*)[ \t]*<({_ADDR_SPEC})>|({_ADDR_SPEC}))[ \t]*"
+    rf"[ \t]*(?:({_PLAIN_NAME})[ \t]*<({PLAIN_ADDR_SPEC})>|({PLAIN_ADDR_SPEC}))[ \t]*"
 )
 # header text with nothing policy.default would decode or unfold: printable ASCII and no
 # RFC 2047 encoded word

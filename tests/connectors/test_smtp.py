@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import smtplib
 import subprocess
 from email import policy
@@ -10,8 +11,10 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from aiosmtpd.smtp import SMTP
 from sqlalchemy import select
 
+from connectors.smtp import _PLAIN_PATH, CaptureSMTP
 from service.settings import Settings
 from storage.engine import Database
 from storage.interactions import Interaction
@@ -202,6 +205,36 @@ async def test_unknown_recipient_domain_and_bad_commands_do_not_crash(kirjuri: K
     assert codes[1] == 500
     assert codes[2] == 503  # RCPT before MAIL
     assert codes[3] == 553  # local part over 64 characters
+
+
+def test_envelope_addresses_read_as_aiosmtpd_reads_them() -> None:
+    """The plain `<local@domain>` paths Kirjuri reads itself give what aiosmtpd's own reading
+    gives, the local-part limit included; every other form is aiosmtpd's."""
+    ours, theirs = CaptureSMTP.__new__(CaptureSMTP), SMTP.__new__(SMTP)
+    ours.local_part_limit = theirs.local_part_limit = 64
+    rng = random.Random(3)
+    tails = ["", " SIZE=100", "  BODY=8BITMIME SIZE=1", "(c) X", "x", " "]
+    tricky = ["<", ">", "(", ")", " ", "@", ".", '"', "ä", "\t", ",", "\\", "[1.2.3.4]", ":"]
+    args = ["<>", "", "<" + "a" * 65 + "@example.fi>", "a@b.fi", "<a@localhost> SIZE=5"]
+    for _ in range(3000):
+        local = rng.choice(["a", "first.last", "x+tag", "a_b-c", "Z9", "a" * 64])
+        arg = f"<{local}@{rng.choice(['example.fi', 'localhost', 'mail.a-b.com'])}>{rng.choice(tails)}"
+        if rng.random() < 0.4:  # break it somewhere
+            at = rng.randint(0, len(arg))
+            arg = arg[:at] + rng.choice(tricky) + arg[at:]
+        args.append(arg)
+
+    def read(server: SMTP, arg: str) -> object:
+        try:
+            return server._getaddr(arg)
+        except Exception as exc:  # noqa: BLE001 - aiosmtpd raises on some garbage: so must we
+            return type(exc)
+
+    plain = 0
+    for arg in args:
+        assert read(ours, arg) == read(theirs, arg), arg
+        plain += _PLAIN_PATH.fullmatch(arg) is not None  # read by the regex, not by aiosmtpd
+    assert plain > 100
 
 
 @pytest.fixture

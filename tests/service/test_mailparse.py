@@ -14,7 +14,7 @@ from service.mailparse import parse_email, plain_mailboxes
 
 ATOMS = ["Aino", "Oy", "asiakas", "O'Brien", "x_y", "a-b", "Q", "42", "Matti", "-"]
 LOCALS = ["asiakas1", "a.b", "first_last", "x+tag", "a%b", "a-b.c", "Z"]
-DOMAINS = ["example.fi", "laskukassa.fi", "mail.a-b.com", "x.co"]
+DOMAINS = ["example.fi", "laskukassa.fi", "mail.a-b.com", "x.co", "localhost"]
 # characters that change how RFC 5322 reads an address, sprinkled in at random
 TRICKY = ['"', "(", ")", "<", ">", ",", ";", ":", ".", "@", "\\", "[", "]", " ", "=?", "ä", "\t"]
 
