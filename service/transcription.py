@@ -196,8 +196,8 @@ class TranscriptionService:
             await self._release_orphans()
 
     async def _worker(self, name: str) -> None:
+        wake = self.wakes[TRANSCRIBE]
         while True:
-            wake = self.wakes[TRANSCRIBE]
             (job,) = await next_jobs(self.db, [TRANSCRIBE], name, LEASE, wake, self.poll_seconds)
             await self._run(job, name)
 
